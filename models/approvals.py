@@ -1,0 +1,50 @@
+"""Human-in-the-loop approvals of tool calls."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from models.enums import ApprovalStatus
+
+if TYPE_CHECKING:
+    from models.runs import Run, ToolCall
+    from models.sessions import ChatSession
+    from models.users import User
+
+
+class Approval(Model):
+    """A pending or decided request to let one tool call run."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="approvals", on_delete=fields.CASCADE
+    )
+    run: fields.ForeignKeyRelation[Run] = fields.ForeignKeyField(
+        "models.Run", related_name="approvals", on_delete=fields.CASCADE
+    )
+    tool_call: fields.OneToOneRelation[ToolCall] = fields.OneToOneField(
+        "models.ToolCall", related_name="approval", on_delete=fields.CASCADE
+    )
+    tool = fields.CharField(max_length=64)
+    arguments = fields.JSONField(default=dict)
+    edited_arguments = fields.JSONField(null=True)
+    status = fields.CharEnumField(ApprovalStatus, max_length=16, default=ApprovalStatus.PENDING)
+    comment = fields.TextField(null=True)
+    decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="decisions", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    decided_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "approval"
+        indexes = (Index(fields=("status", "expires_at"), name="idx_approval_status_expiry"),)
+
+    def __str__(self) -> str:
+        return f"approval {self.id} ({self.status})"

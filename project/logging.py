@@ -1,0 +1,54 @@
+"""Logging setup, applied by `create_app` and the management commands, never at import."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from project.settings import LogFormat, Settings
+
+_EXTRA_FIELDS = ("request_id", "method", "route", "status", "duration_ms")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with request fields when present."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in _EXTRA_FIELDS:
+            if hasattr(record, field):
+                payload[field] = getattr(record, field)
+        if record.exc_info:
+            payload["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(payload)
+
+
+class PlainFormatter(logging.Formatter):
+    """Readable text; the request id is appended when the record has one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} rid={request_id}" if request_id else line
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install one stderr handler on the `terrapin` logger tree."""
+    handler = logging.StreamHandler()
+    if settings.log_format is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("terrapin")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    root.propagate = False

@@ -1,0 +1,135 @@
+"""ASGI middleware: request ids, access logs, body limits and the last-resort 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise.exceptions import DBConnectionError
+
+from project.errors import ErrorCode
+from project.problems import PROBLEM_MEDIA_TYPE, problem_body
+
+access_log = logging.getLogger("terrapin.access")
+error_log = logging.getLogger("terrapin.errors")
+
+# Failures that mean "the database is unreachable or saturated", not a bug.
+UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeded the configured limit."""
+
+
+class RequestContextMiddleware:
+    """Tag each request with an id, log one line for it, and contain failures.
+
+    Also enforces the request body limit (declared and streamed), and turns
+    an unexpected exception into a problem+json 500 without internals.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["sent"] = message["status"], True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            if _declared_length(scope) > self.max_body_bytes:
+                raise BodyTooLarge
+            await self.app(scope, self._limited(receive), send_wrapper)
+        except BodyTooLarge:
+            await _send_problem(send_wrapper, status, 413, ErrorCode.PAYLOAD_TOO_LARGE,
+                                "Payload too large",
+                                f"The request body exceeds {self.max_body_bytes} bytes.")
+        except UNAVAILABLE_ERRORS:
+            error_log.warning("database unavailable", exc_info=True)
+            await _send_problem(send_wrapper, status, 503, ErrorCode.DATABASE_UNAVAILABLE,
+                                "Service unavailable", "The database is unavailable; retry later.")
+        except Exception:
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await _send_problem(send_wrapper, status, 500, ErrorCode.INTERNAL_ERROR,
+                                "Internal server error", "An unexpected error occurred.")
+        finally:
+            _log_access(scope, status["code"], started, request_id)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Wrap `receive` so a streamed body past the limit raises BodyTooLarge."""
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return limited_receive
+
+
+def _request_id(scope: Scope) -> str:
+    """Reuse a sane incoming X-Request-ID, else mint one."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if 0 < len(candidate) <= 128 and candidate.isprintable():
+                return candidate
+    return uuid.uuid4().hex
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _send_problem(
+    send: Send, status: dict[str, Any], code: int, error: str, title: str, detail: str
+) -> None:
+    """Send a problem response unless the response already started."""
+    if status["sent"]:
+        return
+    body = json.dumps(problem_body(code, error, title, detail)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": code,
+        "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+    route = scope.get("route")
+    template = getattr(route, "path", None) or "<unmatched>"
+    access_log.info(
+        "%s %s %s %.1fms",
+        scope["method"], template, status, (time.perf_counter() - started) * 1000,
+        extra={"request_id": request_id, "method": scope["method"], "route": template,
+               "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+    )

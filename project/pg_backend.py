@@ -1,0 +1,45 @@
+"""The asyncpg Tortoise backend, with a bounded wait for a pooled connection.
+
+asyncpg's pool waits forever when every connection is busy and Tortoise calls
+`pool.acquire()` without a timeout; a wedged pool would then hang requests
+silently. This backend hands Tortoise a pool whose `acquire()` gives up after
+`acquire_timeout` seconds with `TimeoutError`, which the API reports as 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+
+class TimedAcquirePool:
+    """Proxy an asyncpg pool, adding a timeout to every `acquire()`."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    def acquire(self) -> Any:
+        """Acquire a connection, or raise `TimeoutError` after the timeout."""
+        return self._pool.acquire(timeout=self._timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+class TimedAcquireClient(AsyncpgDBClient):
+    """AsyncpgDBClient whose pool acquisitions time out."""
+
+    def __init__(self, *args: Any, acquire_timeout: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = float(acquire_timeout)
+
+    async def create_pool(self, **kwargs: Any) -> Any:
+        """Create the asyncpg pool and wrap it with the acquire timeout."""
+        pool = await super().create_pool(**kwargs)
+        return TimedAcquirePool(pool, self.acquire_timeout)
+
+
+client_class = TimedAcquireClient

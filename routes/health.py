@@ -1,0 +1,40 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from project.errors import ErrorCode, ServiceUnavailable
+from project.readiness import check_readiness
+
+router = APIRouter(tags=["health"])
+
+
+class HealthRead(BaseModel):
+    """Probe answer."""
+
+    status: str
+
+
+@router.get("/healthz", response_model=HealthRead)
+async def healthz() -> HealthRead:
+    """Report that the process is alive."""
+    return HealthRead(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=HealthRead,
+    responses={503: {"description": "Database unreachable or not migrated"}},
+)
+async def readyz() -> HealthRead:
+    """Report whether the database is reachable and at the migration head."""
+    readiness = await check_readiness()
+    if not readiness.ready:
+        raise ServiceUnavailable(
+            readiness.detail,
+            code=ErrorCode(readiness.code),
+            data={"pending_migrations": list(readiness.pending)},
+        )
+    return HealthRead(status="ready")
