@@ -1,0 +1,64 @@
+"""The application factory and its lifespan; nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from tortoise.contrib.fastapi import RegisterTortoise
+
+from project.config import SettingsError, load_settings
+from project.db import tortoise_config
+from project.logging import configure_logging
+from project.middleware import RequestContextMiddleware
+from project.problems import install_problem_handlers
+from project.settings import Settings
+from routes import api_router, health_router
+from services import Services
+
+log = logging.getLogger("terrapin.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Terrapin ASGI app for `settings` (default: from the environment)."""
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            raise SystemExit(f"terrapin: {exc}") from None
+    configure_logging(settings)
+    app = FastAPI(
+        title="Terrapin",
+        version="1.0.0",
+        summary="Async backend for AI-agent conversations.",
+        lifespan=_lifespan_for(settings),
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app
+
+
+def _lifespan_for(settings: Settings) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        """Open the ORM, start the managers; on exit drain writes, then close the pools."""
+        async with RegisterTortoise(app, config=tortoise_config(settings)):
+            services = Services.build(settings)
+            await services.start()
+            log.info("terrapin started (database: %s)", _dialect(settings))
+            try:
+                yield {"services": services}
+            finally:
+                await services.stop()
+                log.info("terrapin stopped")
+
+    return lifespan
+
+
+def _dialect(settings: Settings) -> str:
+    return "sqlite" if settings.is_sqlite else "postgres"

@@ -1,0 +1,82 @@
+"""FastAPI dependency aliases: routes declare what they need by type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from models import ChatSession
+from project.errors import Unauthorized
+from project.settings import Settings
+from services import AgentContextManager, Caller, Services, SessionManager, UserService
+
+_bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
+
+
+def get_services(request: Request) -> Services:
+    """Return the managers the lifespan built."""
+    services: Services = request.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    """Return the process settings."""
+    return services.settings
+
+
+def get_user_service(services: ServicesDep) -> UserService:
+    """Return the user/token service."""
+    return services.users
+
+
+def get_session_manager(services: ServicesDep) -> SessionManager:
+    """Return the SessionManager."""
+    return services.sessions
+
+
+def get_context_manager(services: ServicesDep) -> AgentContextManager:
+    """Return the AgentContextManager."""
+    return services.contexts
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+SessionManagerDep = Annotated[SessionManager, Depends(get_session_manager)]
+ContextManagerDep = Annotated[AgentContextManager, Depends(get_context_manager)]
+
+
+async def get_caller(
+    users: UserServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Authenticate the bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required.")
+    return await users.authenticate(credentials.credentials)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_readable_session(
+    session_id: UUID, caller: CallerDep, sessions: SessionManagerDep
+) -> ChatSession:
+    """Load a session the caller may read."""
+    return await sessions.get(caller, session_id)
+
+
+async def get_owned_session(
+    session_id: UUID, caller: CallerDep, sessions: SessionManagerDep
+) -> ChatSession:
+    """Load a session the caller owns (may change)."""
+    return await sessions.get(caller, session_id, write=True)
+
+
+ReadableSessionDep = Annotated[ChatSession, Depends(get_readable_session)]
+OwnedSessionDep = Annotated[ChatSession, Depends(get_owned_session)]

@@ -1,0 +1,56 @@
+"""The base class of management commands, in Django's shape."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import ClassVar
+
+from tortoise.context import TortoiseContext
+from tortoise.exceptions import DBConnectionError, OperationalError
+
+from project.db import tortoise_config
+from project.settings import Settings
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, exits non-zero, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class BaseCommand:
+    """One management command: `help`, `add_arguments`, async `handle`."""
+
+    help: ClassVar[str] = ""
+    # Commands that work on the database get an initialised Tortoise context,
+    # closed in `finally` (an unclosed aiosqlite thread would hang the exit).
+    needs_database: ClassVar[bool] = True
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Declare the command's arguments."""
+
+    async def handle(self, options: argparse.Namespace, settings: Settings) -> int | None:
+        """Do the work; return an exit code (None means 0)."""
+        raise NotImplementedError
+
+    def run(self, options: argparse.Namespace, settings: Settings) -> int:
+        """Run the command to completion on a fresh event loop."""
+        return asyncio.run(self.execute(options, settings))
+
+    async def execute(self, options: argparse.Namespace, settings: Settings) -> int:
+        """Run `handle`, inside a Tortoise context when the command needs one."""
+        if not self.needs_database:
+            return await self.handle(options, settings) or 0
+        async with TortoiseContext() as context:
+            await context.init(config=tortoise_config(settings))
+            try:
+                return await self.handle(options, settings) or 0
+            except (DBConnectionError, ConnectionError, OSError) as exc:
+                raise CommandError(f"cannot reach the database: {exc}") from None
+            except OperationalError as exc:
+                raise CommandError(
+                    f"database error: {exc} (is it migrated? run `python -m project migrate`)"
+                ) from None

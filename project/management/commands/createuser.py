@@ -1,0 +1,30 @@
+"""Create an API user; the new token is the last line of stdout (shown once)."""
+
+from __future__ import annotations
+
+import argparse
+
+from project.errors import AppError
+from project.management.base import BaseCommand, CommandError
+from project.settings import Settings
+from services import UserService
+
+
+class Command(BaseCommand):
+    help = "Create a user and print a new API token as the last line."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--admin", action="store_true", help="may read every session")
+
+    async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
+        if not 1 <= len(options.name) <= 64:
+            raise CommandError("the user name must be 1 to 64 characters")
+        try:
+            issued = await UserService().create_user(options.name, is_admin=options.admin)
+        except AppError as exc:
+            raise CommandError(exc.detail) from None
+        role = "admin" if options.admin else "user"
+        print(f"created {role} {options.name}; token (shown once):")
+        print(issued.token)
+        return 0

@@ -1,0 +1,26 @@
+"""Bring the database named by DATABASE_URL to the migration head (Aerich upgrade)."""
+
+from __future__ import annotations
+
+import argparse
+
+from aerich import Command as AerichCommand
+
+from project.db import APP_LABEL, tortoise_config
+from project.management.base import BaseCommand
+from project.migrations import MIGRATIONS_DIR
+from project.settings import Settings
+
+
+class Command(BaseCommand):
+    help = "Apply pending migrations (same as `aerich -c aerich.ini upgrade`)."
+    needs_database = False  # Aerich opens and closes its own connections
+
+    async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
+        config = tortoise_config(settings)
+        async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as aerich:
+            applied = await aerich.upgrade(run_in_transaction=True)
+        for name in applied:
+            print(f"applied {name}")
+        print(f"database is at the migration head ({len(applied)} applied now)")
+        return 0

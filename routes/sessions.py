@@ -1,0 +1,72 @@
+"""Routes for chat sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from models import SessionStatus
+from project.deps import (
+    CallerDep,
+    OwnedSessionDep,
+    ReadableSessionDep,
+    SessionManagerDep,
+    SettingsDep,
+)
+from project.problems import ERROR_RESPONSES
+from routes.limits import check_metadata
+from routes.schemas import SessionCreate, SessionPage, SessionRead, SessionUpdate
+
+router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+
+
+@router.post("", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+async def create_session(
+    body: SessionCreate, caller: CallerDep, sessions: SessionManagerDep, settings: SettingsDep
+) -> SessionRead:
+    """Create a chat session."""
+    check_metadata(settings, body.metadata, ["body", "metadata"])
+    session = await sessions.create(
+        caller, title=body.title, agent=body.agent, metadata=body.metadata
+    )
+    return SessionRead.model_validate(session)
+
+
+@router.get("", response_model=SessionPage)
+async def list_sessions(
+    caller: CallerDep,
+    sessions: SessionManagerDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status: SessionStatus | None = None,
+) -> SessionPage:
+    """List the caller's sessions, most recently updated first."""
+    page = await sessions.list(caller, limit=limit, cursor=cursor, status=status)
+    return SessionPage(
+        items=[SessionRead.model_validate(s) for s in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{session_id}", response_model=SessionRead)
+async def read_session(session: ReadableSessionDep) -> SessionRead:
+    """Read one session."""
+    return SessionRead.model_validate(session)
+
+
+@router.patch("/{session_id}", response_model=SessionRead)
+async def update_session(
+    body: SessionUpdate, session: OwnedSessionDep, sessions: SessionManagerDep,
+    settings: SettingsDep,
+) -> SessionRead:
+    """Update a session's title, metadata or status."""
+    check_metadata(settings, body.metadata, ["body", "metadata"])
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    return SessionRead.model_validate(await sessions.update(session, changes))
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(session: OwnedSessionDep, sessions: SessionManagerDep) -> Response:
+    """Delete a session with its messages, context, runs and approvals."""
+    await sessions.delete(session)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,19 @@
+"""Service managers: the only code that writes to the database."""
+
+from services.container import Services
+from services.context import AgentContextManager
+from services.message_writer import AppendResult, MessageDraft
+from services.sessions import Page, SessionManager
+from services.users import Caller, IssuedToken, UserService
+
+__all__ = [
+    "AgentContextManager",
+    "AppendResult",
+    "Caller",
+    "IssuedToken",
+    "MessageDraft",
+    "Page",
+    "Services",
+    "SessionManager",
+    "UserService",
+]

@@ -1,0 +1,69 @@
+"""Opaque keyset cursors: base64url JSON, validated strictly on the way in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from project.errors import BadRequest, ErrorCode
+
+
+def invalid_cursor() -> BadRequest:
+    """Return the error for an undecodable or tampered cursor."""
+    return BadRequest("The cursor is invalid.", code=ErrorCode.INVALID_CURSOR)
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    """Encode a cursor payload."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
+    """Decode a cursor that must hold exactly `keys`, else raise invalid_cursor."""
+    if len(cursor) > 512:
+        raise invalid_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid_cursor() from exc
+    if not isinstance(payload, dict) or set(payload) != keys:
+        raise invalid_cursor()
+    return payload
+
+
+def session_cursor(updated_at: datetime, session_id: UUID) -> str:
+    """Cursor after a session in (updated_at desc, id desc) order."""
+    return encode_cursor({"u": updated_at.isoformat(), "i": str(session_id)})
+
+
+def parse_session_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of `session_cursor`."""
+    payload = decode_cursor(cursor, {"u", "i"})
+    try:
+        updated_at = datetime.fromisoformat(payload["u"])
+        session_id = UUID(payload["i"])
+    except (TypeError, ValueError) as exc:
+        raise invalid_cursor() from exc
+    if updated_at.tzinfo is None:
+        raise invalid_cursor()
+    return updated_at, session_id
+
+
+def seq_cursor(direction: str, seq: int) -> str:
+    """Cursor for message history: continue `direction` ("after"/"before") from `seq`."""
+    return encode_cursor({"d": direction, "s": seq})
+
+
+def parse_seq_cursor(cursor: str) -> tuple[str, int]:
+    """Inverse of `seq_cursor`."""
+    payload = decode_cursor(cursor, {"d", "s"})
+    direction, seq = payload["d"], payload["s"]
+    if direction not in {"after", "before"} or type(seq) is not int or not 0 <= seq < 2**31:
+        raise invalid_cursor()
+    return direction, seq

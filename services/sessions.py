@@ -1,0 +1,125 @@
+"""SessionManager: chat sessions and their message history, scoped to the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from models import AgentContext, ChatSession, Message, SessionStatus
+from project.errors import Conflict, ErrorCode, session_not_found
+from services.clock import utcnow
+from services.group_commit import GroupCommitter
+from services.message_writer import AppendRequest, AppendResult, MessageDraft
+from services.pagination import (
+    parse_seq_cursor,
+    parse_session_cursor,
+    seq_cursor,
+    session_cursor,
+)
+from services.users import Caller
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One keyset page; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class SessionManager:
+    """Create, read, update and delete sessions; append and page messages."""
+
+    def __init__(self, writer: GroupCommitter[AppendRequest, AppendResult]) -> None:
+        self._writer = writer
+
+    def _visible(self, caller: Caller, *, write: bool) -> QuerySet[ChatSession]:
+        """Sessions the caller may see (admins read all) or change (owners only)."""
+        query = ChatSession.all()
+        if write or not caller.is_admin:
+            query = query.filter(owner_id=caller.user_id)
+        return query
+
+    async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
+        """Load one session, or raise the same 404 for unknown and foreign ids."""
+        session = await self._visible(caller, write=write).get_or_none(id=session_id)
+        if session is None:
+            raise session_not_found()
+        return session
+
+    async def create(
+        self, caller: Caller, *, title: str, agent: str, metadata: dict[str, Any]
+    ) -> ChatSession:
+        """Create a session together with its empty agent context."""
+        async with in_transaction():
+            session = await ChatSession.create(
+                owner_id=caller.user_id, title=title, agent=agent, metadata=metadata
+            )
+            await AgentContext.create(session=session)
+        return session
+
+    async def list(
+        self, caller: Caller, *, limit: int, cursor: str | None, status: SessionStatus | None
+    ) -> Page[ChatSession]:
+        """List sessions newest first, by (updated_at, id) keyset."""
+        query = self._visible(caller, write=False)
+        if status is not None:
+            query = query.filter(status=status)
+        if cursor is not None:
+            updated_at, last_id = parse_session_cursor(cursor)
+            query = query.filter(
+                Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
+            )
+        rows = await query.order_by("-updated_at", "-id").limit(limit + 1)
+        items = rows[:limit]
+        more = len(rows) > limit
+        return Page(items, session_cursor(items[-1].updated_at, items[-1].id) if more else None)
+
+    async def update(self, session: ChatSession, changes: dict[str, Any]) -> ChatSession:
+        """Apply a partial update (title, metadata, status)."""
+        if changes:
+            await ChatSession.filter(id=session.id).update(**changes, updated_at=utcnow())
+        return await ChatSession.get(id=session.id)
+
+    async def delete(self, session: ChatSession) -> None:
+        """Delete a session; messages, context, runs and approvals cascade."""
+        await ChatSession.filter(id=session.id).delete()
+
+    async def append(self, session: ChatSession, draft: MessageDraft) -> AppendResult:
+        """Append a message durably; returns once its batch has committed."""
+        if session.status is SessionStatus.ARCHIVED:
+            raise Conflict("The session is archived.", code=ErrorCode.SESSION_ARCHIVED)
+        return await self._writer.submit(AppendRequest(session.id, draft))
+
+    async def messages(
+        self,
+        session: ChatSession,
+        *,
+        limit: int,
+        after_seq: int | None,
+        before_seq: int | None,
+        cursor: str | None,
+    ) -> Page[Message]:
+        """Page history ascending after a seq, or the page just before a seq."""
+        direction, seq = "after", after_seq or 0
+        if cursor is not None:
+            direction, seq = parse_seq_cursor(cursor)
+        elif before_seq is not None:
+            direction, seq = "before", before_seq
+        query = Message.filter(session_id=session.id)
+        if direction == "after":
+            rows = await query.filter(seq__gt=seq).order_by("seq").limit(limit + 1)
+            items = rows[:limit]
+            more = len(rows) > limit
+            return Page(items, seq_cursor("after", items[-1].seq) if more else None)
+        rows = await query.filter(seq__lt=seq).order_by("-seq").limit(limit + 1)
+        items = list(reversed(rows[:limit]))
+        more = len(rows) > limit
+        return Page(items, seq_cursor("before", items[0].seq) if more else None)
