@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -31,8 +31,8 @@ class Approval(Model):
         "models.ToolCall", related_name="approval", on_delete=fields.CASCADE
     )
     tool = fields.CharField(max_length=64)
-    arguments = fields.JSONField(default=dict)
-    edited_arguments = fields.JSONField(null=True)
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    edited_arguments: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     status = fields.CharEnumField(ApprovalStatus, max_length=16, default=ApprovalStatus.PENDING)
     comment = fields.TextField(null=True)
     decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(

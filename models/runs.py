@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -59,7 +59,7 @@ class RunEvent(Model):
     )
     seq = fields.IntField()
     type = fields.CharField(max_length=32)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -79,9 +79,9 @@ class ToolCall(Model):
     )
     call_id = fields.CharField(max_length=64)
     tool = fields.CharField(max_length=64)
-    arguments = fields.JSONField(default=dict)
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     status = fields.CharEnumField(ToolCallStatus, max_length=16, default=ToolCallStatus.PROPOSED)
-    result = fields.JSONField(null=True)
+    result: fields.JSONField[Any] = fields.JSONField(null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -26,7 +26,7 @@ class ChatSession(Model):
     title = fields.CharField(max_length=200, default="")
     agent = fields.CharField(max_length=64, default="default")
     status = fields.CharEnumField(SessionStatus, max_length=16, default=SessionStatus.ACTIVE)
-    metadata = fields.JSONField(default=dict)
+    metadata: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     message_count = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -54,13 +54,13 @@ class Message(Model):
     role = fields.CharEnumField(MessageRole, max_length=16)
     content = fields.TextField()
     status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.COMPLETE)
-    tool_calls = fields.JSONField(null=True)
+    tool_calls: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     tool_call_id = fields.CharField(max_length=64, null=True)
     run: fields.ForeignKeyNullableRelation[Run] = fields.ForeignKeyField(
         "models.Run", related_name="messages", null=True, on_delete=fields.SET_NULL
     )
     client_message_id = fields.CharField(max_length=128, null=True)
-    metadata = fields.JSONField(default=dict)
+    metadata: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

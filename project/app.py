@@ -50,6 +50,7 @@ def _lifespan_for(settings: Settings) -> Any:
         async with RegisterTortoise(app, config=tortoise_config(settings)):
             services = Services.build(settings)
             await services.start()
+            app.state.services = services  # for tests and in-process tools
             log.info("terrapin started (database: %s)", _dialect(settings))
             try:
                 yield {"services": services}

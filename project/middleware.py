@@ -58,17 +58,34 @@ class RequestContextMiddleware:
                 raise BodyTooLarge
             await self.app(scope, self._limited(receive), send_wrapper)
         except BodyTooLarge:
-            await _send_problem(send_wrapper, status, 413, ErrorCode.PAYLOAD_TOO_LARGE,
-                                "Payload too large",
-                                f"The request body exceeds {self.max_body_bytes} bytes.")
+            await _send_problem(
+                send_wrapper,
+                status,
+                413,
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                f"The request body exceeds {self.max_body_bytes} bytes.",
+            )
         except UNAVAILABLE_ERRORS:
             error_log.warning("database unavailable", exc_info=True)
-            await _send_problem(send_wrapper, status, 503, ErrorCode.DATABASE_UNAVAILABLE,
-                                "Service unavailable", "The database is unavailable; retry later.")
+            await _send_problem(
+                send_wrapper,
+                status,
+                503,
+                ErrorCode.DATABASE_UNAVAILABLE,
+                "Service unavailable",
+                "The database is unavailable; retry later.",
+            )
         except Exception:
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await _send_problem(send_wrapper, status, 500, ErrorCode.INTERNAL_ERROR,
-                                "Internal server error", "An unexpected error occurred.")
+            await _send_problem(
+                send_wrapper,
+                status,
+                500,
+                ErrorCode.INTERNAL_ERROR,
+                "Internal server error",
+                "An unexpected error occurred.",
+            )
         finally:
             _log_access(scope, status["code"], started, request_id)
 
@@ -92,7 +109,7 @@ def _request_id(scope: Scope) -> str:
     """Reuse a sane incoming X-Request-ID, else mint one."""
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if 0 < len(candidate) <= 128 and candidate.isprintable():
                 return candidate
     return uuid.uuid4().hex
@@ -115,12 +132,16 @@ async def _send_problem(
     if status["sent"]:
         return
     body = json.dumps(problem_body(code, error, title, detail)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": code,
-        "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -129,7 +150,15 @@ def _log_access(scope: Scope, status: int, started: float, request_id: str) -> N
     template = getattr(route, "path", None) or "<unmatched>"
     access_log.info(
         "%s %s %s %.1fms",
-        scope["method"], template, status, (time.perf_counter() - started) * 1000,
-        extra={"request_id": request_id, "method": scope["method"], "route": template,
-               "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        scope["method"],
+        template,
+        status,
+        (time.perf_counter() - started) * 1000,
+        extra={
+            "request_id": request_id,
+            "method": scope["method"],
+            "route": template,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
     )

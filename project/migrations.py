@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def _generate_in_subprocess(dialect: str, location: Path, name: str) -> dict[str
 
 def _write_merged(generated: dict[str, dict[str, Any]], location: Path) -> Path:
     """Write one migration file carrying both dialects' SQL."""
-    file_name = generated["sqlite"]["file"]
+    file_name = str(generated["sqlite"]["file"])
     sql = {
         dialect: {"upgrade": out["upgrade"], "downgrade": out["downgrade"]}
         for dialect, out in generated.items()
@@ -149,16 +150,35 @@ async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] |
     finally:
         await Tortoise.close_connections()
     file_name = migration_files(location)[-1]
-    return await _read_generated(version_dir(location) / file_name)
+    generated = await _read_generated(version_dir(location) / file_name)
+    if not generated["downgrade"]:
+        generated["downgrade"] = _drop_created_tables(generated["upgrade"])
+        # Aerich's own table outlives a rollback of the initial migration.
+        generated["upgrade"] = generated["upgrade"].replace(
+            'CREATE TABLE "aerich"', 'CREATE TABLE IF NOT EXISTS "aerich"'
+        )
+    return generated
+
+
+def _drop_created_tables(upgrade_sql: str) -> str:
+    """Downgrade SQL for an initial migration: drop its tables, newest first.
+
+    Aerich writes no downgrade for `init`; without one the first migration
+    could not be rolled back. Aerich's own table stays: it records the rollback.
+    """
+    tables = re.findall(r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"', upgrade_sql)
+    drops = [f'DROP TABLE IF EXISTS "{name}";' for name in reversed(tables) if name != "aerich"]
+    return "\n".join(drops)
 
 
 async def _read_generated(path: Path) -> dict[str, Any]:
     """Extract the SQL and models state from a file Aerich just wrote."""
+    source = await asyncio.to_thread(path.read_text, encoding="utf-8")
     namespace: dict[str, Any] = {}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    exec(compile(source, str(path), "exec"), namespace)
     upgrade = await namespace["upgrade"](None)
     downgrade = await namespace["downgrade"](None)
-    state_literal = path.read_text(encoding="utf-8").split("MODELS_STATE = (", 1)[1]
+    state_literal = source.split("MODELS_STATE = (", 1)[1]
     return {
         "file": path.name,
         "upgrade": upgrade.strip(),

@@ -32,9 +32,7 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
 
-def problem_body(
-    status: int, code: str, title: str, detail: str, **extra: Any
-) -> dict[str, Any]:
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
     """Build the problem document; `type` is a stable URN derived from `code`."""
     return {
         "type": f"urn:terrapin:problem:{code}",
@@ -64,7 +62,11 @@ async def _validation_handler(request: Request, exc: Exception) -> ProblemRespon
         for err in exc.errors()
     ]
     body = problem_body(
-        422, ErrorCode.VALIDATION_ERROR, "Validation error", "The request is invalid.", errors=errors
+        422,
+        ErrorCode.VALIDATION_ERROR,
+        "Validation error",
+        "The request is invalid.",
+        errors=errors,
     )
     return ProblemResponse(body, status_code=422)
 

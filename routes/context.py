@@ -11,8 +11,9 @@ from project.errors import ErrorCode, PreconditionFailed, PreconditionRequired
 from project.problems import ERROR_RESPONSES
 from routes.schemas import ContextRead, ContextUpdate
 
-router = APIRouter(prefix="/sessions/{session_id}/context", tags=["context"],
-                   responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sessions/{session_id}/context", tags=["context"], responses=ERROR_RESPONSES
+)
 
 
 def etag(version: int) -> str:
@@ -27,8 +28,9 @@ def parse_if_match(value: str) -> int | None:
         return None
     candidate = value.removeprefix("W/").strip('"')
     if not candidate.isdigit() or len(candidate) > 10:
-        raise PreconditionFailed("If-Match does not name a context version.",
-                                 code=ErrorCode.VERSION_CONFLICT)
+        raise PreconditionFailed(
+            "If-Match does not name a context version.", code=ErrorCode.VERSION_CONFLICT
+        )
     return int(candidate)
 
 

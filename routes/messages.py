@@ -12,8 +12,9 @@ from routes.limits import check_content, check_metadata
 from routes.schemas import MessageCreate, MessagePage, MessageRead
 from services import MessageDraft
 
-router = APIRouter(prefix="/sessions/{session_id}/messages", tags=["messages"],
-                   responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sessions/{session_id}/messages", tags=["messages"], responses=ERROR_RESPONSES
+)
 
 SeqParam = Annotated[int | None, Query(ge=0, le=2**31 - 1)]
 
@@ -40,8 +41,12 @@ async def list_messages(
     "",
     response_model=MessageRead,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Replay of an earlier request with this client_message_id",
-                     "model": MessageRead}},
+    responses={
+        200: {
+            "description": "Replay of an earlier request with this client_message_id",
+            "model": MessageRead,
+        }
+    },
 )
 async def append_message(
     body: MessageCreate,
@@ -53,8 +58,12 @@ async def append_message(
     """Append a message without running the agent; answered once it is committed."""
     check_content(settings, body.content, ["body", "content"])
     check_metadata(settings, body.metadata, ["body", "metadata"])
-    draft = MessageDraft(role=body.role, content=body.content,
-                         client_message_id=body.client_message_id, metadata=body.metadata)
+    draft = MessageDraft(
+        role=body.role,
+        content=body.content,
+        client_message_id=body.client_message_id,
+        metadata=body.metadata,
+    )
     result = await sessions.append(session, draft)
     if not result.created:
         response.status_code = status.HTTP_200_OK

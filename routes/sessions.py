@@ -56,7 +56,9 @@ async def read_session(session: ReadableSessionDep) -> SessionRead:
 
 @router.patch("/{session_id}", response_model=SessionRead)
 async def update_session(
-    body: SessionUpdate, session: OwnedSessionDep, sessions: SessionManagerDep,
+    body: SessionUpdate,
+    session: OwnedSessionDep,
+    sessions: SessionManagerDep,
     settings: SettingsDep,
 ) -> SessionRead:
     """Update a session's title, metadata or status."""

@@ -140,11 +140,12 @@ async def _stored_by_client_id(
     rows = await Message.filter(
         session_id__in={sid for sid, _ in keys}, client_message_id__in={c for _, c in keys}
     )
-    return {
-        (row.session_id, row.client_message_id): row  # type: ignore[attr-defined]
-        for row in rows
-        if (row.session_id, row.client_message_id) in keys  # type: ignore[attr-defined]
-    }
+    stored: dict[tuple[UUID, str], Message] = {}
+    for row in rows:
+        key = (row.session_id, str(row.client_message_id))  # type: ignore[attr-defined]
+        if key in keys:
+            stored[key] = row
+    return stored
 
 
 async def _insert(

@@ -20,7 +20,9 @@ class Command(BaseCommand):
         print(f"created user {settings.dev_user!r}; its API token (shown once):")
         print(f"  {issued.token}")
         print("try:")
-        print(f"  curl -s -X POST http://127.0.0.1:8000/api/v1/sessions "
-              f"-H 'Authorization: Bearer {issued.token}' "
-              "-H 'Content-Type: application/json' -d '{\"title\": \"hello\"}'")
+        print(
+            f"  curl -s -X POST http://127.0.0.1:8000/api/v1/sessions "
+            f"-H 'Authorization: Bearer {issued.token}' "
+            "-H 'Content-Type: application/json' -d '{\"title\": \"hello\"}'"
+        )
         return 0

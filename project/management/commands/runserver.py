@@ -51,8 +51,12 @@ class Command(BaseCommand):
             "access_log": False,  # terrapin.access logs each request with its route template
         }
         if options.workers > 1 or options.reload:
-            uvicorn.run("project.app:create_app", workers=options.workers,
-                        reload=options.reload, **options_for_uvicorn)  # type: ignore[arg-type]
+            uvicorn.run(
+                "project.app:create_app",
+                workers=options.workers,
+                reload=options.reload,
+                **options_for_uvicorn,
+            )
             return 0
-        GracefulServer(uvicorn.Config("project.app:create_app", **options_for_uvicorn)).run()  # type: ignore[arg-type]
+        GracefulServer(uvicorn.Config("project.app:create_app", **options_for_uvicorn)).run()
         return 0
