@@ -31,6 +31,8 @@ class Run(Model):
     active_session_id = fields.UUIDField(null=True, unique=True)
     agent = fields.CharField(max_length=64, default="default")
     input_message_id = fields.UUIDField(null=True)
+    # Last allocated RunEvent.seq: bumped with F() in the event's transaction.
+    event_count = fields.IntField(default=0)
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
