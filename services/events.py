@@ -1,0 +1,121 @@
+"""The durable run event log: batched appends, replay, and live following.
+
+Every SSE event is a RunEvent row first. `emit` returns only after the row is
+committed (then the hub wakes followers), so a client never sees an event the
+database could lose. Seqs are allocated in the database by bumping
+`Run.event_count` in the same transaction, so any process may append.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models import Run, RunEvent
+from project.errors import ErrorCode, NotFound
+from services.clock import utcnow
+from services.group_commit import GroupCommitter
+from services.stream_hub import StoredEvent, StreamHub
+
+TERMINAL_EVENTS = frozenset({"done", "error"})
+REPLAY_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event to append to a run's log."""
+
+    run_id: UUID
+    type: str
+    data: dict[str, Any]
+
+
+async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
+    """Append a batch of events in one transaction, numbering them per run."""
+    per_run: dict[UUID, list[int]] = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        per_run[draft.run_id].append(index)
+    outcomes: list[StoredEvent | BaseException] = [
+        NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
+    ]
+    async with in_transaction():
+        counts = await _bump_event_counts(per_run)
+        rows: list[RunEvent] = []
+        now = utcnow()
+        for run_id, members in per_run.items():
+            if run_id not in counts:
+                continue
+            first = counts[run_id] - len(members) + 1
+            for offset, index in enumerate(members):
+                draft = drafts[index]
+                seq = first + offset
+                rows.append(RunEvent(run_id=run_id, seq=seq, type=draft.type, data=draft.data,
+                                     created_at=now))
+                outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
+        if rows:
+            await RunEvent.bulk_create(rows)
+    return outcomes
+
+
+async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
+    by_increment: dict[int, list[UUID]] = defaultdict(list)
+    for run_id, members in per_run.items():
+        by_increment[len(members)].append(run_id)
+    for increment, run_ids in by_increment.items():
+        await Run.filter(id__in=run_ids).update(event_count=F("event_count") + increment)
+    rows = await Run.filter(id__in=list(per_run)).values_list("id", "event_count")
+    return {UUID(str(run_id)): count for run_id, count in rows}
+
+
+class EventLog:
+    """Append events durably and stream them to any number of followers."""
+
+    def __init__(
+        self,
+        writer: GroupCommitter[EventDraft, StoredEvent],
+        hub: StreamHub,
+        poll_seconds: float,
+    ) -> None:
+        self._writer = writer
+        self.hub = hub
+        self.poll_seconds = poll_seconds
+
+    async def emit(self, run_id: UUID, type_: str, data: dict[str, Any]) -> StoredEvent:
+        """Append one event; returns after it is committed and published."""
+        stored = await self._writer.submit(EventDraft(run_id, type_, data))
+        self.hub.publish([stored])
+        return stored
+
+    async def read(self, run_id: UUID, after: int, limit: int = REPLAY_PAGE) -> list[StoredEvent]:
+        """Read committed events after `after`, in order."""
+        rows = await RunEvent.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
+        return [StoredEvent(run_id, row.seq, row.type, row.data) for row in rows]
+
+    async def _ended_at(self, run_id: UUID, seq: int) -> bool:
+        """Whether event `seq` is the run's terminal event (nothing can follow it)."""
+        if seq < 1:
+            return False
+        return await RunEvent.filter(run_id=run_id, seq=seq, type__in=TERMINAL_EVENTS).exists()
+
+    async def follow(self, run_id: UUID, after: int) -> AsyncIterator[StoredEvent]:
+        """Replay from the database after `after`, then follow live until the terminal event."""
+        last = after
+        while True:
+            events = self.hub.tail_after(run_id, last)
+            if not events:
+                events = await self.read(run_id, last)
+                if not events and await self._ended_at(run_id, last):
+                    return
+            for event in events:
+                yield event
+                last = event.seq
+                if event.type in TERMINAL_EVENTS:
+                    return
+            if len(events) < REPLAY_PAGE:
+                await self.hub.wait(run_id, last, self.poll_seconds)
