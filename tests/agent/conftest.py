@@ -60,29 +60,6 @@ class FakeOpenAI:
         """Queue the answer to the next request."""
         self.replies.append(Reply(chunks=chunks or [], **options))
 
-    @staticmethod
-    def chunk(
-        content: str | None = None,
-        tool_calls: list[dict[str, Any]] | None = None,
-        finish_reason: str | None = None,
-        role: str | None = None,
-    ) -> dict[str, Any]:
-        """Build one `chat.completion.chunk` object."""
-        delta: dict[str, Any] = {}
-        if role is not None:
-            delta["role"] = role
-        if content is not None:
-            delta["content"] = content
-        if tool_calls is not None:
-            delta["tool_calls"] = tool_calls
-        return {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "created": 1700000000,
-            "model": "fake-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-
     async def handle(self, request: Request) -> Response:
         self.requests.append(await request.json())
         self.headers.append(dict(request.headers))

@@ -9,7 +9,6 @@ import pytest
 
 from agent import ChatTurn, ProviderError, ScriptedProvider, TextDelta, ToolCallRequested
 from agent.history import tool_call_dict, tool_result_turn
-from agent.providers import scripted
 
 
 async def collect(provider: ScriptedProvider, turns: list[ChatTurn]) -> list[Any]:
@@ -49,7 +48,7 @@ async def test_delay_sleeps_between_words_only(monkeypatch: pytest.MonkeyPatch) 
         sleeps.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(scripted.asyncio, "sleep", record)
+    monkeypatch.setattr(asyncio, "sleep", record)
     await collect(ScriptedProvider(25), [ChatTurn("user", "a b c")])
     assert sleeps == [0.025, 0.025, 0.025]
     sleeps.clear()
