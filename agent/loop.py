@@ -22,7 +22,7 @@ from agent.events import (
 from agent.history import ChatTurn, tool_call_dict
 from agent.outcome import ToolOutcome
 from agent.providers.base import Provider, ProviderError
-from agent.tools.base import ToolContext, ToolSpec
+from agent.tools.base import ToolContext
 from agent.tools.errors import InvalidToolArguments, ToolFailed
 from agent.tools.registry import ToolRegistry
 
@@ -109,10 +109,6 @@ class AgentRunner:
         if not _is_json(result):
             return ToolOutcome.failure(f"Tool {name} returned a result that is not JSON")
         return ToolOutcome.success(result)
-
-    def specs(self) -> list[ToolSpec]:
-        """Return the specs of the tools the model may call."""
-        return self.registry.specs()
 
 
 async def _aclose(stream: AsyncIterator[Any]) -> None:
