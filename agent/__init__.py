@@ -1,0 +1,65 @@
+"""Terrapin's agent runtime: providers, tools and the run loop; no I/O of its own."""
+
+from agent.events import (
+    AssistantMessage,
+    Event,
+    RunError,
+    RunFinished,
+    TextDelta,
+    ToolCallRequested,
+)
+from agent.history import (
+    ChatTurn,
+    ToolResult,
+    decode_tool_result,
+    encode_tool_result,
+    pending_tool_calls,
+    tool_call_dict,
+    tool_result_turn,
+)
+from agent.loop import AgentRunner, tool_rounds
+from agent.outcome import ToolOutcome
+from agent.providers import OpenAIProvider, Provider, ProviderError, ScriptedProvider
+from agent.tools import (
+    InvalidToolArguments,
+    Tool,
+    ToolContext,
+    ToolFailed,
+    ToolHandler,
+    ToolRegistry,
+    ToolSpec,
+    UnknownTool,
+    build_default_registry,
+)
+
+__all__ = [
+    "AgentRunner",
+    "AssistantMessage",
+    "ChatTurn",
+    "Event",
+    "InvalidToolArguments",
+    "OpenAIProvider",
+    "Provider",
+    "ProviderError",
+    "RunError",
+    "RunFinished",
+    "ScriptedProvider",
+    "TextDelta",
+    "Tool",
+    "ToolCallRequested",
+    "ToolContext",
+    "ToolFailed",
+    "ToolHandler",
+    "ToolOutcome",
+    "ToolRegistry",
+    "ToolResult",
+    "ToolSpec",
+    "UnknownTool",
+    "build_default_registry",
+    "decode_tool_result",
+    "encode_tool_result",
+    "pending_tool_calls",
+    "tool_call_dict",
+    "tool_result_turn",
+    "tool_rounds",
+]
