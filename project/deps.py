@@ -8,10 +8,13 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from models import ChatSession
+from models import Approval, ChatSession, Run
 from project.errors import Unauthorized
 from project.settings import Settings
 from services import AgentContextManager, Caller, Services, SessionManager, UserService
+from services.events import EventLog
+from services.hitl import HITLManager
+from services.runs import RunManager
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
 
@@ -80,3 +83,53 @@ async def get_owned_session(
 
 ReadableSessionDep = Annotated[ChatSession, Depends(get_readable_session)]
 OwnedSessionDep = Annotated[ChatSession, Depends(get_owned_session)]
+
+
+def get_run_manager(services: ServicesDep) -> RunManager:
+    """Return the RunManager."""
+    return services.runs
+
+
+def get_hitl_manager(services: ServicesDep) -> HITLManager:
+    """Return the HITLManager."""
+    return services.hitl
+
+
+def get_event_log(services: ServicesDep) -> EventLog:
+    """Return the durable event log."""
+    return services.events
+
+
+RunManagerDep = Annotated[RunManager, Depends(get_run_manager)]
+HITLManagerDep = Annotated[HITLManager, Depends(get_hitl_manager)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+
+
+async def get_readable_run(run_id: UUID, caller: CallerDep, runs: RunManagerDep) -> Run:
+    """Load a run the caller may read."""
+    return await runs.get(caller, run_id)
+
+
+async def get_owned_run(run_id: UUID, caller: CallerDep, runs: RunManagerDep) -> Run:
+    """Load a run the caller owns (may cancel)."""
+    return await runs.get(caller, run_id, write=True)
+
+
+async def get_readable_approval(
+    approval_id: UUID, caller: CallerDep, hitl: HITLManagerDep
+) -> Approval:
+    """Load an approval the caller may read."""
+    return await hitl.get(caller, approval_id)
+
+
+async def get_owned_approval(
+    approval_id: UUID, caller: CallerDep, hitl: HITLManagerDep
+) -> Approval:
+    """Load an approval the caller may decide."""
+    return await hitl.get(caller, approval_id, write=True)
+
+
+ReadableRunDep = Annotated[Run, Depends(get_readable_run)]
+OwnedRunDep = Annotated[Run, Depends(get_owned_run)]
+ReadableApprovalDep = Annotated[Approval, Depends(get_readable_approval)]
+OwnedApprovalDep = Annotated[Approval, Depends(get_owned_approval)]

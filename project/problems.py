@@ -32,21 +32,26 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
 
-def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """Build the problem document; `type` is a stable URN derived from `code`."""
+def problem_body(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build the problem document; `type` is a stable URN derived from `code`.
+
+    Extension members never override the standard ones.
+    """
     return {
+        **(extra or {}),
         "type": f"urn:terrapin:problem:{code}",
         "title": title,
         "status": status,
         "detail": detail,
         "code": code,
-        **extra,
     }
 
 
 def problem_response(error: AppError) -> ProblemResponse:
     """Render an AppError."""
-    body = problem_body(error.status_code, error.code, error.title, error.detail, **error.data)
+    body = problem_body(error.status_code, error.code, error.title, error.detail, error.data)
     return ProblemResponse(body, status_code=error.status_code, headers=error.headers)
 
 
@@ -66,7 +71,7 @@ async def _validation_handler(request: Request, exc: Exception) -> ProblemRespon
         ErrorCode.VALIDATION_ERROR,
         "Validation error",
         "The request is invalid.",
-        errors=errors,
+        {"errors": errors},
     )
     return ProblemResponse(body, status_code=422)
 

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     agent_history_window: int = Field(default=50, ge=1, le=1000)
     agent_request_timeout_seconds: float = Field(default=60.0, gt=0)
     token_delay_ms: int = Field(default=20, ge=0, le=10_000)
+    # Deltas arriving within this window go out as one `delta` event (0: one event each).
+    delta_coalesce_ms: int = Field(default=50, ge=0, le=100)
+    # How often an SSE stream re-reads the log when no in-process wake-up came.
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=30)
     tools_requiring_approval: Annotated[frozenset[str], NoDecode] = frozenset({"remember"})
     approval_ttl_seconds: int = Field(default=3600, ge=1)
     run_lease_seconds: int = Field(default=30, ge=2)

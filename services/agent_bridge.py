@@ -6,8 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from agent import AgentRunner, ChatTurn, OpenAIProvider, Provider, ScriptedProvider
-from agent import build_default_registry
+from agent import (
+    AgentRunner,
+    ChatTurn,
+    OpenAIProvider,
+    Provider,
+    ScriptedProvider,
+    build_default_registry,
+)
 from models import Message, MessageStatus
 from project.settings import AgentProvider, Settings
 from services.context import AgentContextManager

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent import AgentRunner
 from project.settings import Settings
+from services.agent_bridge import build_runner
 from services.context import AgentContextManager
+from services.events import EventDraft, EventLog, write_events
 from services.group_commit import GroupCommitter
+from services.hitl import HITLManager
 from services.message_writer import AppendRequest, AppendResult, write_batch
+from services.run_executor import RunExecutor
+from services.runs import RunManager
 from services.sessions import SessionManager
+from services.stream_hub import StoredEvent, StreamHub
+from services.sweeper import Sweeper
 from services.users import UserService
 
 
@@ -20,29 +28,67 @@ class Services:
     users: UserService
     sessions: SessionManager
     contexts: AgentContextManager
+    events: EventLog
+    hitl: HITLManager
+    runs: RunManager
+    executor: RunExecutor
+    sweeper: Sweeper
+    runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
+    event_writer: GroupCommitter[EventDraft, StoredEvent]
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Wire the managers from settings (no I/O)."""
-        writer: GroupCommitter[AppendRequest, AppendResult] = GroupCommitter(
+        wait = settings.group_commit_max_wait_ms / 1000
+        message_writer: GroupCommitter[AppendRequest, AppendResult] = GroupCommitter(
             write_batch,
             max_batch=settings.group_commit_max_batch,
-            max_wait_seconds=settings.group_commit_max_wait_ms / 1000,
+            max_wait_seconds=wait,
             name="message-writer",
         )
+        event_writer: GroupCommitter[EventDraft, StoredEvent] = GroupCommitter(
+            write_events,
+            max_batch=settings.group_commit_max_batch,
+            max_wait_seconds=wait,
+            name="event-writer",
+        )
+        events = EventLog(event_writer, StreamHub(), settings.stream_poll_seconds)
+        sessions = SessionManager(message_writer)
+        contexts = AgentContextManager(settings.max_context_bytes)
+        runner = build_runner(settings)
+        executor = RunExecutor(settings, events, contexts, runner)
+        hitl = HITLManager(
+            events, runner.registry, settings.approval_ttl_seconds, executor.schedule
+        )
+        executor.hitl = hitl
         return cls(
             settings=settings,
             users=UserService(),
-            sessions=SessionManager(writer),
-            contexts=AgentContextManager(settings.max_context_bytes),
-            message_writer=writer,
+            sessions=sessions,
+            contexts=contexts,
+            events=events,
+            hitl=hitl,
+            runs=RunManager(sessions, events, executor, hitl),
+            executor=executor,
+            sweeper=Sweeper(executor, hitl, settings.sweep_interval_seconds, settings.is_sqlite),
+            runner=runner,
+            message_writer=message_writer,
+            event_writer=event_writer,
         )
 
     async def start(self) -> None:
-        """Start background workers."""
+        """Start the writers, repair leftovers from earlier processes, start sweeping."""
         await self.message_writer.start()
+        await self.event_writer.start()
+        await self.sweeper.start()
 
     async def stop(self) -> None:
-        """Drain pending writes and stop background workers."""
+        """Finish or interrupt runs, drain pending writes, stop background work."""
+        await self.sweeper.stop()
+        await self.executor.shutdown(self.settings.shutdown_grace_seconds)
         await self.message_writer.stop()
+        await self.event_writer.stop()
+        close = getattr(self.runner.provider, "aclose", None)
+        if close is not None:
+            await close()

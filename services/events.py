@@ -38,28 +38,36 @@ class EventDraft:
 
 async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
     """Append a batch of events in one transaction, numbering them per run."""
+    async with in_transaction():
+        return await append_events_in_transaction(drafts)
+
+
+async def append_events_in_transaction(
+    drafts: Sequence[EventDraft],
+) -> list[StoredEvent | BaseException]:
+    """Append events inside the caller's transaction (publish them after its commit)."""
     per_run: dict[UUID, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
         per_run[draft.run_id].append(index)
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
     ]
-    async with in_transaction():
-        counts = await _bump_event_counts(per_run)
-        rows: list[RunEvent] = []
-        now = utcnow()
-        for run_id, members in per_run.items():
-            if run_id not in counts:
-                continue
-            first = counts[run_id] - len(members) + 1
-            for offset, index in enumerate(members):
-                draft = drafts[index]
-                seq = first + offset
-                rows.append(RunEvent(run_id=run_id, seq=seq, type=draft.type, data=draft.data,
-                                     created_at=now))
-                outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
-        if rows:
-            await RunEvent.bulk_create(rows)
+    counts = await _bump_event_counts(per_run)
+    rows: list[RunEvent] = []
+    now = utcnow()
+    for run_id, members in per_run.items():
+        if run_id not in counts:
+            continue
+        first = counts[run_id] - len(members) + 1
+        for offset, index in enumerate(members):
+            draft = drafts[index]
+            seq = first + offset
+            rows.append(
+                RunEvent(run_id=run_id, seq=seq, type=draft.type, data=draft.data, created_at=now)
+            )
+            outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
+    if rows:
+        await RunEvent.bulk_create(rows)
     return outcomes
 
 

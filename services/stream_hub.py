@@ -64,14 +64,14 @@ class StreamHub:
             return None
         return events
 
-    async def wait(self, run_id: UUID, after_seq: int, timeout: float) -> None:
-        """Return when an event newer than `after_seq` is published, or after `timeout`."""
+    async def wait(self, run_id: UUID, after_seq: int, max_wait: float) -> None:
+        """Return when an event newer than `after_seq` is published, or after `max_wait` s."""
         if self._latest.get(run_id, 0) > after_seq:
             return
         waiter = asyncio.Event()
         self._waiters.setdefault(run_id, set()).add(waiter)
         try:
-            await asyncio.wait_for(waiter.wait(), timeout)
+            await asyncio.wait_for(waiter.wait(), max_wait)
         except TimeoutError:
             pass
         finally:

@@ -1,0 +1,71 @@
+"""Routes that send a message to the agent: streamed over SSE, or awaited."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from models import Approval, ApprovalStatus, Message, Run
+from project.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
+from project.problems import ERROR_RESPONSES
+from routes.agent_schemas import AgentMessageCreate, AgentTurnRead, ApprovalRead, RunRead
+from routes.limits import check_content
+from routes.schemas import MessageRead
+from routes.sse import event_stream
+from services.events import TERMINAL_EVENTS
+
+router = APIRouter(prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES)
+
+
+async def start_run(
+    body: AgentMessageCreate, caller: CallerDep, runs: RunManagerDep, settings: SettingsDep
+) -> Run:
+    """Commit the user's message and start (or enqueue) its run."""
+    check_content(settings, body.message, ["body", "message"])
+    return await runs.start(
+        caller,
+        session_id=body.session_id,
+        message=body.message,
+        agent=body.agent,
+        client_message_id=body.client_message_id,
+        on_busy=body.on_busy,
+    )
+
+
+StartedRunDep = Annotated[Run, Depends(start_run)]
+
+
+@router.post("/message/stream", response_class=EventSourceResponse)
+async def stream_agent_message(
+    run: StartedRunDep, events: EventLogDep
+) -> AsyncIterable[ServerSentEvent]:
+    """Send a message and stream the run's events; reconnect via GET /runs/{id}/events."""
+    async for event in event_stream(events, run.id, 0):
+        yield event
+
+
+@router.post(
+    "/message",
+    response_model=AgentTurnRead,
+    responses={202: {"description": "The run waits for an approval", "model": AgentTurnRead}},
+)
+async def send_agent_message(
+    run: StartedRunDep, events: EventLogDep, response: Response
+) -> AgentTurnRead:
+    """Send a message and wait until the run finishes or pauses for approval."""
+    async for event in events.follow(run.id, 0):
+        if event.type in TERMINAL_EVENTS or event.type == "approval_required":
+            break
+    current = await Run.get(id=run.id)
+    messages = await Message.filter(run_id=run.id).order_by("seq")
+    pending = await Approval.filter(run_id=run.id, status=ApprovalStatus.PENDING).first()
+    if pending is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return AgentTurnRead(
+        run=RunRead.model_validate(current),
+        messages=[MessageRead.model_validate(m) for m in messages],
+        approval=ApprovalRead.model_validate(pending) if pending else None,
+    )

@@ -1,0 +1,129 @@
+"""One model round: stream assistant text to the log and checkpoint it as it grows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from agent import AgentRunner, AssistantMessage, RunError, RunFinished, TextDelta, ToolCallRequested
+from models import Message, MessageRole, MessageStatus, Run
+from services.agent_bridge import history_window
+from services.clock import utcnow
+from services.events import EventLog
+from services.message_writer import MessageDraft
+from services.run_steps import append_message
+from services.serializers import message_data
+
+
+@dataclass
+class RoundResult:
+    """How a model round ended."""
+
+    finished: bool = False
+    error: RunError | None = None
+    tool_calls: list[ToolCallRequested] = field(default_factory=list)
+
+
+class AssistantStream:
+    """Persist streamed text: a `streaming` message, coalesced deltas, a final message."""
+
+    def __init__(self, run: Run, events: EventLog, coalesce_seconds: float) -> None:
+        self._run = run
+        self._events = events
+        self._coalesce = coalesce_seconds
+        self._message: Message | None = None
+        self._text: list[str] = []
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+
+    async def add(self, text: str) -> None:
+        """Take one delta; emit (and checkpoint) when the coalescing window has passed."""
+        if self._message is None:
+            self._message = await append_message(
+                self._run.session_id,  # type: ignore[attr-defined]
+                MessageDraft(
+                    role=MessageRole.ASSISTANT,
+                    content="",
+                    status=MessageStatus.STREAMING,
+                    run_id=self._run.id,
+                ),
+            )
+            self._last_flush = time.monotonic()
+        self._text.append(text)
+        self._pending.append(text)
+        if time.monotonic() - self._last_flush >= self._coalesce:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Emit buffered text as one delta and checkpoint the message content."""
+        if self._message is None or not self._pending:
+            return
+        chunk, self._pending = "".join(self._pending), []
+        self._last_flush = time.monotonic()
+        await self._events.emit(
+            self._run.id, "delta", {"message_id": str(self._message.id), "text": chunk}
+        )
+        await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Store the text so far (status stays `streaming`)."""
+        if self._message is not None:
+            await Message.filter(id=self._message.id).update(
+                content="".join(self._text), updated_at=utcnow()
+            )
+
+    async def finish(self, final: AssistantMessage) -> Message:
+        """Store the complete assistant message (with any tool calls)."""
+        await self.flush()
+        if self._message is None:
+            return await append_message(
+                self._run.session_id,  # type: ignore[attr-defined]
+                MessageDraft(
+                    role=MessageRole.ASSISTANT,
+                    content=final.content,
+                    tool_calls=final.tool_calls,
+                    run_id=self._run.id,
+                ),
+            )
+        await Message.filter(id=self._message.id).update(
+            content=final.content,
+            tool_calls=final.tool_calls,
+            status=MessageStatus.COMPLETE,
+            updated_at=utcnow(),
+        )
+        return await Message.get(id=self._message.id)
+
+    @property
+    def message_id(self) -> UUID | None:
+        """The streaming message, once text has started."""
+        return self._message.id if self._message else None
+
+
+async def model_round(
+    run: Run, runner: AgentRunner, events: EventLog, window: int, coalesce_seconds: float
+) -> RoundResult:
+    """Ask the model once; persist its text; return its tool calls or how it ended."""
+    turns = await history_window(run.session_id, window)  # type: ignore[attr-defined]
+    stream = AssistantStream(run, events, coalesce_seconds)
+    result = RoundResult()
+    try:
+        async for event in runner.step(turns):
+            if isinstance(event, TextDelta):
+                await stream.add(event.text)
+            elif isinstance(event, AssistantMessage):
+                message = await stream.finish(event)
+                if not event.tool_calls:
+                    await events.emit(run.id, "message", message_data(message))
+            elif isinstance(event, ToolCallRequested):
+                result.tool_calls.append(event)
+            elif isinstance(event, RunFinished):
+                result.finished = True
+            elif isinstance(event, RunError):
+                await stream.flush()
+                result.error = event
+    except asyncio.CancelledError:
+        await asyncio.shield(stream.checkpoint())  # keep the partial text
+        raise
+    return result

@@ -1,0 +1,263 @@
+"""RunExecutor: drives runs in tasks the lifespan owns, under a database lease.
+
+A run is driven by whichever process holds its lease; the lease is renewed by
+a heartbeat and lapses if the process dies (the sweeper then interrupts the
+run). Driving is resumable: each loop iteration re-reads what is persisted
+(tool calls, decisions, messages) and takes the next step, so any process can
+pick up a run that waits for an approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from datetime import timedelta
+from enum import Enum
+from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from agent import AgentRunner
+from models import Approval, ApprovalStatus, MessageStatus, Run, RunStatus, ToolCallStatus
+from project.settings import Settings
+from services.assistant_stream import model_round
+from services.clock import utcnow
+from services.context import AgentContextManager
+from services.events import EventLog
+from services.hitl import HITLManager
+from services.run_steps import (
+    close_streaming_messages,
+    mark_started_calls_in_doubt,
+    open_tool_call,
+    propose_tool_call,
+    settle_tool_call,
+)
+from services.serializers import run_data
+
+log = logging.getLogger("terrapin.runs")
+
+MAX_STEPS = 64  # model rounds + tool settlements in one drive; a safety bound
+
+
+class _Next(Enum):
+    PARKED = "parked"
+    DONE = "done"
+
+
+class RunExecutor:
+    """Start, resume, cancel and interrupt runs in this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        events: EventLog,
+        contexts: AgentContextManager,
+        runner: AgentRunner,
+        hitl: HITLManager | None = None,
+    ) -> None:
+        self.settings = settings
+        self.events = events
+        self.contexts = contexts
+        self.runner = runner
+        self.hitl: HITLManager | None = hitl
+        self.owner = f"terrapin-{uuid.uuid4().hex[:12]}"
+        self.accepting = True
+        self._tasks: dict[UUID, asyncio.Task[None]] = {}
+        self._wake_again: set[UUID] = set()
+        self._lease = timedelta(seconds=settings.run_lease_seconds)
+
+    @property
+    def active(self) -> int:
+        """Runs being driven in this process."""
+        return len(self._tasks)
+
+    def schedule(self, run_id: UUID) -> None:
+        """Drive `run_id` here if nobody else does (no-op once shutting down)."""
+        if not self.accepting:
+            return
+        if run_id in self._tasks:
+            self._wake_again.add(run_id)
+            return
+        task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(functools.partial(self._on_done, run_id))
+
+    def _on_done(self, run_id: UUID, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(run_id, None)
+        if run_id in self._wake_again:
+            self._wake_again.discard(run_id)
+            self.schedule(run_id)
+
+    async def stop_local(self, run_id: UUID) -> None:
+        """Cancel this process's task for a run (if any) and wait for it."""
+        task = self._tasks.get(run_id)
+        self._wake_again.discard(run_id)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=10)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop taking runs, let running ones finish within the grace, interrupt the rest."""
+        self.accepting = False
+        pending = [task for task in self._tasks.values() if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace_seconds)
+        for run_id in list(self._tasks):
+            await self.interrupt(run_id, reason="The server shut down during the run.")
+
+    async def interrupt(self, run_id: UUID, reason: str) -> bool:
+        """Mark a running run interrupted, stop its task, keep its partial text."""
+        won = await Run.filter(id=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.INTERRUPTED,
+            active_session_id=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            error=reason,
+        )
+        await self.stop_local(run_id)
+        if not won:
+            return False
+        await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
+        await mark_started_calls_in_doubt(run_id)
+        run = await Run.get(id=run_id)
+        await self.events.emit(run_id, "done", run_data(run, RunStatus.INTERRUPTED))
+        await self.promote(run.session_id)  # type: ignore[attr-defined]
+        return True
+
+    async def promote(self, session_id: UUID) -> None:
+        """Give a free session's slot to its oldest waiting queued run."""
+        waiting = (
+            await Run.filter(
+                session_id=session_id, status=RunStatus.QUEUED, active_session_id__isnull=True
+            )
+            .order_by("created_at", "id")
+            .first()
+        )
+        if waiting is None:
+            return
+        try:
+            won = await Run.filter(
+                id=waiting.id, status=RunStatus.QUEUED, active_session_id__isnull=True
+            ).update(active_session_id=session_id)
+        except IntegrityError:
+            return  # another run holds the session; it promotes when it ends
+        if won:
+            self.schedule(waiting.id)
+
+    async def _drive(self, run_id: UUID) -> None:
+        run = await self._acquire(run_id)
+        if run is None:
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(run_id), name=f"lease-{run_id}")
+        try:
+            await self._advance(run)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run %s failed unexpectedly", run_id)
+            await self._fail(run, "internal_error", "The run failed unexpectedly.")
+        finally:
+            heartbeat.cancel()
+
+    async def _acquire(self, run_id: UUID) -> Run | None:
+        """Take the lease of a queued run holding its slot, or a waiting run."""
+        now = utcnow()
+        won = await Run.filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            id=run_id,
+            status__in=[RunStatus.QUEUED, RunStatus.WAITING_APPROVAL],
+            active_session_id__isnull=False,
+        ).update(
+            status=RunStatus.RUNNING, lease_owner=self.owner, lease_expires_at=now + self._lease
+        )
+        if not won:
+            return None
+        await Run.filter(id=run_id, started_at__isnull=True).update(started_at=now)
+        return await Run.get(id=run_id)
+
+    async def _heartbeat(self, run_id: UUID) -> None:
+        """Renew the lease; stop driving if the run was taken away (cancelled, swept)."""
+        period = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            kept = await Run.filter(
+                id=run_id, status=RunStatus.RUNNING, lease_owner=self.owner
+            ).update(lease_expires_at=utcnow() + self._lease)
+            if kept:
+                continue
+            status = await Run.filter(id=run_id).values_list("status", flat=True)
+            if not status or RunStatus(str(status[0])).is_terminal:
+                task = self._tasks.get(run_id)
+                if task is not None:
+                    task.cancel()
+                return
+
+    async def _advance(self, run: Run) -> _Next:
+        """Take persisted steps until the run finishes or must wait for a human."""
+        assert self.hitl is not None
+        for _ in range(MAX_STEPS):
+            call = await open_tool_call(run.id)
+            if call is not None:
+                if call.status is ToolCallStatus.PROPOSED:
+                    if await self._park(run):
+                        return _Next.PARKED
+                    continue
+                await settle_tool_call(run, call, self.runner, self.contexts, self.events)
+                continue
+            result = await model_round(
+                run,
+                self.runner,
+                self.events,
+                self.settings.agent_history_window,
+                self.settings.delta_coalesce_ms / 1000,
+            )
+            if result.error is not None:
+                await self._fail(run, result.error.code, result.error.message)
+                return _Next.DONE
+            for request in result.tool_calls:
+                await propose_tool_call(run, request, self.runner, self.hitl, self.events)
+            if result.finished:
+                await self._finish(run)
+                return _Next.DONE
+        await self._fail(run, "too_many_steps", f"The run exceeded {MAX_STEPS} steps.")
+        return _Next.DONE
+
+    async def _park(self, run: Run) -> bool:
+        """Release the run to wait for approval; False if a decision already arrived."""
+        await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
+            status=RunStatus.WAITING_APPROVAL, lease_owner=None, lease_expires_at=None
+        )
+        if await Approval.filter(run_id=run.id, status=ApprovalStatus.PENDING).exists():
+            return True
+        return await self._acquire(run.id) is None
+
+    async def _finish(self, run: Run) -> None:
+        won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
+            status=RunStatus.COMPLETED,
+            active_session_id=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+        )
+        if won:
+            await self.events.emit(run.id, "done", run_data(run, RunStatus.COMPLETED))
+            await self.promote(run.session_id)  # type: ignore[attr-defined]
+
+    async def _fail(self, run: Run, code: str, message: str) -> None:
+        won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
+            status=RunStatus.FAILED,
+            active_session_id=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            error=f"{code}: {message}",
+        )
+        if won:
+            await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
+            data = {**run_data(run, RunStatus.FAILED), "code": code, "message": message}
+            await self.events.emit(run.id, "error", data)
+            await self.promote(run.session_id)  # type: ignore[attr-defined]
