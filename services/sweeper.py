@@ -14,6 +14,8 @@ import asyncio
 import logging
 from uuid import UUID
 
+from tortoise.exceptions import BaseORMException
+
 from models import Approval, ApprovalStatus, Run, RunStatus
 from services.clock import utcnow
 from services.hitl import HITLManager
@@ -39,8 +41,15 @@ class Sweeper:
         self.actions = {"interrupted": 0, "expired": 0, "resumed": 0}
 
     async def start(self) -> None:
-        """Sweep once now, then every interval in the background."""
-        await self.sweep(startup=True)
+        """Sweep once now, then every interval in the background.
+
+        An unreachable or unmigrated database must not stop the server from
+        starting: /readyz reports it, and the periodic sweep retries.
+        """
+        try:
+            await self.sweep(startup=True)
+        except (BaseORMException, OSError) as exc:
+            log.warning("startup sweep skipped: %s", exc)
         self._task = asyncio.create_task(self._loop(), name="sweeper")
 
     async def stop(self) -> None:
