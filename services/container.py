@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from agent import AgentRunner
 from project.settings import Settings
@@ -36,6 +37,7 @@ class Services:
     runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
+    _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -83,10 +85,26 @@ class Services:
         await self.event_writer.start()
         await self.sweeper.start()
 
+    def begin_drain(self) -> None:
+        """Shutdown has begun: refuse new runs, end idle streams, start the grace period.
+
+        Called by the server as soon as it stops accepting connections, so
+        streams of runs that wait for a human end now (clients resume them
+        with Last-Event-ID) and running runs get the grace period once.
+        """
+        if self._drain is None:
+            self.executor.accepting = False
+            self.events.draining = True
+            self._drain = asyncio.create_task(
+                self.executor.shutdown(self.settings.shutdown_grace_seconds), name="drain"
+            )
+
     async def stop(self) -> None:
         """Finish or interrupt runs, drain pending writes, stop background work."""
+        self.begin_drain()
+        assert self._drain is not None
+        await self._drain
         await self.sweeper.stop()
-        await self.executor.shutdown(self.settings.shutdown_grace_seconds)
         await self.message_writer.stop()
         await self.event_writer.stop()
         close = getattr(self.runner.provider, "aclose", None)

@@ -93,6 +93,8 @@ class EventLog:
         self._writer = writer
         self.hub = hub
         self.poll_seconds = poll_seconds
+        # Set when the server shuts down: followers stop once they are caught up.
+        self.draining = False
 
     async def emit(self, run_id: UUID, type_: str, data: dict[str, Any]) -> StoredEvent:
         """Append one event; returns after it is committed and published."""
@@ -126,4 +128,6 @@ class EventLog:
                 if event.type in TERMINAL_EVENTS:
                     return
             if len(events) < REPLAY_PAGE:
+                if self.draining and not events:
+                    return  # the client resumes from `last` on another process
                 await self.hub.wait(run_id, last, self.poll_seconds)
