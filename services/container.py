@@ -13,6 +13,7 @@ from services.events import EventDraft, EventLog, write_events
 from services.group_commit import GroupCommitter
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, AppendResult, write_batch
+from services.notifier import PgListener
 from services.run_executor import RunExecutor
 from services.runs import RunManager
 from services.sessions import SessionManager
@@ -37,6 +38,7 @@ class Services:
     runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
+    listener: PgListener | None = None
     _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
@@ -55,7 +57,8 @@ class Services:
             max_wait_seconds=wait,
             name="event-writer",
         )
-        events = EventLog(event_writer, StreamHub(), settings.stream_poll_seconds)
+        hub = StreamHub()
+        events = EventLog(event_writer, hub, settings.stream_poll_seconds)
         sessions = SessionManager(message_writer)
         contexts = AgentContextManager(settings.max_context_bytes)
         runner = build_runner(settings)
@@ -77,12 +80,15 @@ class Services:
             runner=runner,
             message_writer=message_writer,
             event_writer=event_writer,
+            listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
         )
 
     async def start(self) -> None:
         """Start the writers, repair leftovers from earlier processes, start sweeping."""
         await self.message_writer.start()
         await self.event_writer.start()
+        if self.listener is not None:
+            await self.listener.start()
         await self.sweeper.start()
 
     def begin_drain(self) -> None:
@@ -107,6 +113,8 @@ class Services:
         await self.sweeper.stop()
         await self.message_writer.stop()
         await self.event_writer.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         close = getattr(self.runner.provider, "aclose", None)
         if close is not None:
             await close()

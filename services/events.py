@@ -21,6 +21,7 @@ from models import Run, RunEvent
 from project.errors import ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
+from services.notifier import notify_in_transaction
 from services.stream_hub import StoredEvent, StreamHub
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
@@ -68,6 +69,7 @@ async def append_events_in_transaction(
             outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
     if rows:
         await RunEvent.bulk_create(rows)
+        await notify_in_transaction(o for o in outcomes if isinstance(o, StoredEvent))
     return outcomes
 
 
