@@ -9,7 +9,9 @@ import httpx
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
 
 
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     """Assert `response` is a problem+json with this status (and code); return its body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers

@@ -40,7 +40,9 @@ async def test_create_read_update_delete(client: httpx.AsyncClient, services: Se
     deleted = await client.delete(f"{API}/sessions/{sid}", headers=auth)
     assert deleted.status_code == 204
     assert deleted.content == b""
-    assert_problem(await client.get(f"{API}/sessions/{sid}", headers=auth), 404, "session_not_found")
+    assert_problem(
+        await client.get(f"{API}/sessions/{sid}", headers=auth), 404, "session_not_found"
+    )
     assert_problem(await client.delete(f"{API}/sessions/{sid}", headers=auth), 404)
 
 
@@ -114,16 +116,16 @@ async def test_list_last_page_has_null_cursor_and_status_filter(
     auth = await make_user(services)
     active = await make_session(client, auth)
     archived = await make_session(client, auth)
-    await client.patch(f"{API}/sessions/{archived['id']}", json={"status": "archived"}, headers=auth)
+    await client.patch(
+        f"{API}/sessions/{archived['id']}", json={"status": "archived"}, headers=auth
+    )
 
     everything = (await client.get(f"{API}/sessions", headers=auth)).json()
     assert everything["next_cursor"] is None
     assert len(everything["items"]) == 2
     only_active = await client.get(f"{API}/sessions", params={"status": "active"}, headers=auth)
     assert [s["id"] for s in only_active.json()["items"]] == [active["id"]]
-    only_archived = await client.get(
-        f"{API}/sessions", params={"status": "archived"}, headers=auth
-    )
+    only_archived = await client.get(f"{API}/sessions", params={"status": "archived"}, headers=auth)
     assert [s["id"] for s in only_archived.json()["items"]] == [archived["id"]]
     exact = await client.get(f"{API}/sessions", params={"limit": 2}, headers=auth)
     assert exact.json()["next_cursor"] is None
