@@ -43,7 +43,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> databases.Sqlit
 
 @pytest.fixture(scope="session")
 def pg_template(request: pytest.FixtureRequest) -> Iterator[databases.PostgresTemplate]:
-    """The migrated PostgreSQL template database, dropped at the end of the run."""
+    """The run's migrated PostgreSQL database, dropped at the end of the run."""
     reason = request.config.stash[_PG_REASON]
     if reason:
         pytest.skip(f"PostgreSQL not reachable: {reason}")
@@ -60,7 +60,12 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated, empty database for this test; dropped afterwards."""
+    """A migrated database, empty at the start of this test.
+
+    SQLite: a copy of the template file. PostgreSQL: the run's database,
+    emptied after each test (creating a database per test costs seconds) and
+    dropped at the end of the run.
+    """
     # Tortoise caches each model's INSERT/DELETE SQL per connection *name*
     # ("default"), not per dialect: after a SQLite test, a PostgreSQL test
     # would reuse `?` placeholders. Each test starts with an empty cache.
@@ -70,11 +75,10 @@ def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield template.clone(tmp_path)
         return
     pg: databases.PostgresTemplate = request.getfixturevalue("pg_template")
-    url, name = asyncio.run(pg.clone())
     try:
-        yield url
+        yield pg.url
     finally:
-        asyncio.run(databases.drop_database(name))
+        asyncio.run(pg.empty())
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

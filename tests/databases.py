@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+import models
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -80,15 +82,35 @@ class SqliteTemplate:
 
 @dataclass
 class PostgresTemplate:
-    """A migrated PostgreSQL database used as `TEMPLATE` for each test database."""
+    """The run's migrated PostgreSQL database, emptied between tests."""
 
     name: str
 
+    @property
+    def url(self) -> str:
+        """The database's URL."""
+        return with_database(pg_admin_url(), self.name)
+
     async def clone(self) -> tuple[str, str]:
-        """Create a database from the template; return (url, name)."""
+        """Create a separate database from this one; return (url, name)."""
         name = f"terrapin_test_{uuid.uuid4().hex[:12]}"
         await admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
         return with_database(pg_admin_url(), name), name
+
+    async def empty(self) -> None:
+        """Delete every row of every model table (the schema and Aerich's table stay)."""
+        tables = ", ".join(f'"{model._meta.db_table}"' for model in models.__models__)
+        conn = await asyncpg.connect(asyncpg_dsn(self.url))
+        try:
+            # Sessions left by a killed server process must not block the truncate.
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                self.name,
+            )
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
 
 
 async def admin_execute(sql: str) -> None:
