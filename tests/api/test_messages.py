@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from models import ChatSession, Message
 from services import Services
@@ -157,3 +158,22 @@ async def test_200_concurrent_appends_get_seqs_1_to_200(
     assert latest is not None
     assert session.last_message_at == latest.created_at
     assert session.updated_at >= latest.created_at
+
+
+@pytest.mark.parametrize("settings_overrides", [{"group_commit_max_batch": 1}])
+async def test_identical_requests_racing_in_separate_transactions_create_one_row(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    responses = await asyncio.gather(
+        *(append(client, auth, sid, content="once", client_message_id="solo") for _ in range(5)),
+        *(append(client, auth, sid, content=f"other {i}") for i in range(5)),
+    )
+    assert services.message_writer.batches >= 10  # one transaction per request
+    replays = responses[:5]
+    assert sorted(r.status_code for r in replays) == [200] * 4 + [201]
+    assert len({r.json()["id"] for r in replays}) == 1
+    assert await Message.filter(session_id=sid).count() == 6
+    seqs = await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True)
+    assert seqs == [1, 2, 3, 4, 5, 6]
