@@ -74,6 +74,8 @@ async def append_events_in_transaction(
 
 
 async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
+    # Lock in id order so concurrent batches over the same runs cannot deadlock.
+    await Run.filter(id__in=list(per_run)).order_by("id").select_for_update(no_key=True).only("id")
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for run_id, members in per_run.items():
         by_increment[len(members)].append(run_id)

@@ -23,14 +23,17 @@ async def test_duplicate_seq_in_a_session_is_rejected(services: Services) -> Non
 
 async def test_duplicate_client_message_id_in_a_session_is_rejected(services: Services) -> None:
     session = await _session(services)
-    await Message.create(session=session, seq=1, role=MessageRole.USER, content="a",
-                         client_message_id="c-1")
+    await Message.create(
+        session=session, seq=1, role=MessageRole.USER, content="a", client_message_id="c-1"
+    )
     with pytest.raises(IntegrityError):
-        await Message.create(session=session, seq=2, role=MessageRole.USER, content="a",
-                             client_message_id="c-1")
+        await Message.create(
+            session=session, seq=2, role=MessageRole.USER, content="a", client_message_id="c-1"
+        )
     other = await ChatSession.create(owner_id=session.owner_id, title="other")  # type: ignore[attr-defined]
-    await Message.create(session=other, seq=1, role=MessageRole.USER, content="a",
-                         client_message_id="c-1")
+    await Message.create(
+        session=other, seq=1, role=MessageRole.USER, content="a", client_message_id="c-1"
+    )
 
 
 async def test_a_second_active_run_in_a_session_is_rejected(services: Services) -> None:

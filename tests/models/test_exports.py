@@ -10,8 +10,11 @@ import models
 
 
 def test_models_lists_every_model_class_it_exports() -> None:
-    exported = {name for name in models.__all__ if inspect.isclass(getattr(models, name))
-                and issubclass(getattr(models, name), Model)}
+    exported = {
+        name
+        for name in models.__all__
+        if inspect.isclass(getattr(models, name)) and issubclass(getattr(models, name), Model)
+    }
     assert exported == {cls.__name__ for cls in models.__models__}
 
 

@@ -66,7 +66,9 @@ async def test_request_id_is_echoed_and_logged_as_json(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/healthz", headers={"X-Request-ID": "req-123"})
     assert response.headers["x-request-id"] == "req-123"
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
     access = [line for line in lines if line.get("logger") == "terrapin.access"]
     assert access and access[0]["request_id"] == "req-123"
     assert access[0]["route"] == "/healthz"

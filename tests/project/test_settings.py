@@ -56,7 +56,12 @@ def test_server_refuses_to_start_with_a_bad_value() -> None:
     env = {**os.environ, "TERRAPIN_RUN_LEASE_SECONDS": "-3"}
     proc = subprocess.run(
         [sys.executable, "-m", "project", "runserver", "--port", "1"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
