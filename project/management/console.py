@@ -85,10 +85,10 @@ async def _evaluate(node: ast.Module | ast.Expression, mode: str, namespace: dic
     return result
 
 
-def print_user_traceback(exc: BaseException) -> None:
-    """Print a traceback of `exc` starting at the operator's own code."""
+def print_user_traceback(exc: BaseException, within: str = "<shell>") -> None:
+    """Print a traceback of `exc` starting at the operator's own code (file `within`)."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != "<shell>":
+    while tb is not None and tb.tb_frame.f_code.co_filename != within:
         tb = tb.tb_next
     traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
 
