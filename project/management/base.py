@@ -48,7 +48,8 @@ async def require_migrated() -> None:
     """Raise CommandError unless the database is reachable and at the migration head."""
     state = await check_readiness()
     if state.code == "database_unavailable":
-        raise CommandError(state.detail)
+        reason = state.detail.removeprefix("Database unreachable: ").rstrip(".")
+        raise CommandError(f"cannot reach the database: {reason}")
     if not state.ready:
         raise CommandError(
             f"the database is not migrated ({len(state.pending)} migration(s) pending); "

@@ -60,3 +60,9 @@ def unmigrated_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path)
         yield databases.with_database(databases.pg_admin_url(), name)
     finally:
         asyncio.run(databases.drop_database(name))
+
+
+@pytest.fixture
+def sqlite_template_url(sqlite_template: databases.SqliteTemplate, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database, for tests where the dialect does not matter."""
+    return sqlite_template.clone(tmp_path)

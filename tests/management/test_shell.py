@@ -15,7 +15,7 @@ import pytest
 
 from models import User
 from tests.databases import REPO_ROOT, SqliteTemplate
-from tests.management.conftest import assert_one_line_error, last_line, manage
+from tests.management.conftest import last_line, manage
 from tests.management.data import orm
 
 
@@ -51,10 +51,6 @@ def test_an_error_in_shell_code_shows_its_traceback_and_exits_1(database_url: st
     assert proc.returncode == 1
     assert proc.stderr.startswith("Traceback") and 'File "<shell>"' in proc.stderr
     assert "console.py" not in proc.stderr  # only the operator's frames
-
-
-def test_shell_on_an_unmigrated_database_is_one_line(unmigrated_url: str) -> None:
-    assert_one_line_error(manage(unmigrated_url, "shell", "-c", "1"), "not migrated", "migrate")
 
 
 @pytest.mark.parametrize("interface", ["ipython", "python"])
