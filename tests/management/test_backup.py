@@ -44,7 +44,8 @@ def test_round_trip_sqlite_postgres_sqlite(
     assert_ok(manage(pg_url, "backup", str(two)))
     assert_ok(manage(target, "restore", str(two)))
     assert_ok(manage(target, "backup", str(three)))
-    assert time.monotonic() - started < 30
+    # ~15 s on an idle 2-core VM; the bound only catches row-by-row regressions.
+    assert time.monotonic() - started < 90
 
     expected = as_json(original)
     assert rows_of(one) == expected
