@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from project.db import tortoise_config
+from project.readiness import check_readiness
 from project.settings import Settings
 
 
@@ -21,6 +24,39 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn an unreachable or broken database into a one-line CommandError."""
+    try:
+        yield
+    except (DBConnectionError, ConnectionError, OSError) as exc:
+        raise CommandError(f"cannot reach the database: {exc}") from None
+    except OperationalError as exc:
+        raise CommandError(
+            f"database error: {exc} (is it migrated? run `python -m project migrate`)"
+        ) from None
+
+
+async def open_database(context: TortoiseContext, settings: Settings, *, migrated: bool) -> None:
+    """Initialise Tortoise in `context`; with `migrated`, refuse a schema behind the head."""
+    await context.init(config=tortoise_config(settings))
+    if migrated:
+        await require_migrated()
+
+
+async def require_migrated() -> None:
+    """Raise CommandError unless the database is reachable and at the migration head."""
+    state = await check_readiness()
+    if state.code == "database_unavailable":
+        reason = state.detail.removeprefix("Database unreachable: ").rstrip(".")
+        raise CommandError(f"cannot reach the database: {reason}")
+    if not state.ready:
+        raise CommandError(
+            f"the database is not migrated ({len(state.pending)} migration(s) pending); "
+            "run `python -m project migrate` first"
+        )
+
+
 class BaseCommand:
     """One management command: `help`, `add_arguments`, async `handle`."""
 
@@ -28,6 +64,8 @@ class BaseCommand:
     # Commands that work on the database get an initialised Tortoise context,
     # closed in `finally` (an unclosed aiosqlite thread would hang the exit).
     needs_database: ClassVar[bool] = True
+    # ...and, unless this is False, refuse a database behind the migration head.
+    needs_migrated_database: ClassVar[bool] = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Declare the command's arguments."""
@@ -45,12 +83,6 @@ class BaseCommand:
         if not self.needs_database:
             return await self.handle(options, settings) or 0
         async with TortoiseContext() as context:
-            await context.init(config=tortoise_config(settings))
-            try:
+            with database_errors():
+                await open_database(context, settings, migrated=self.needs_migrated_database)
                 return await self.handle(options, settings) or 0
-            except (DBConnectionError, ConnectionError, OSError) as exc:
-                raise CommandError(f"cannot reach the database: {exc}") from None
-            except OperationalError as exc:
-                raise CommandError(
-                    f"database error: {exc} (is it migrated? run `python -m project migrate`)"
-                ) from None

@@ -1,0 +1,122 @@
+"""Seed data for management tests, written in-process through Tortoise."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.context import TortoiseContext
+
+from models import (
+    AgentContext,
+    Approval,
+    ApprovalStatus,
+    ChatSession,
+    Message,
+    MessageRole,
+    Run,
+    RunEvent,
+    RunStatus,
+    ToolCall,
+    ToolCallStatus,
+)
+from project.backup import app_models
+from project.db import tortoise_config
+from services import UserService
+from services.clock import utcnow
+from tests.conftest import make_settings
+
+
+@asynccontextmanager
+async def orm(database_url: str) -> AsyncIterator[TortoiseContext]:
+    """Tortoise initialised on `database_url`, closed on exit."""
+    # Tortoise caches each model's INSERT SQL by connection *name*, so a test
+    # on PostgreSQL after one on SQLite would reuse `?` placeholders.
+    EXECUTOR_CACHE.clear()
+    async with TortoiseContext() as context:
+        await context.init(config=tortoise_config(make_settings(database_url)))
+        yield context
+
+
+@dataclass
+class Seeded:
+    token: str
+    session_id: str
+    old_session_id: str
+    messages: int
+
+
+async def seed(database_url: str, *, messages: int = 20) -> Seeded:
+    """Users, tokens, a busy session with history, a run with events, approvals, an old session."""
+    async with orm(database_url):
+        users = UserService()
+        alice = await users.create_user("alice")
+        await users.create_user("root", is_admin=True)
+        now = utcnow()
+        session = await ChatSession.create(
+            owner=alice.user,
+            title="Zürich ✓",
+            metadata={"tags": ["a", "b"], "nested": {"x": 1.5, "y": None}, "z": True},
+            message_count=messages,
+            last_message_at=now,
+        )
+        await AgentContext.create(session=session, version=3, data={"k": "v", "n": [1, 2]})
+        run = await Run.create(session=session, status=RunStatus.WAITING_APPROVAL, event_count=3)
+        await Message.bulk_create(
+            [
+                Message(
+                    session=session,
+                    seq=seq,
+                    role=MessageRole.USER if seq % 2 else MessageRole.ASSISTANT,
+                    content=f"message {seq} — ünïcode",
+                    tool_calls=[{"id": f"c{seq}", "args": {"q": seq}}] if seq % 7 == 0 else None,
+                    run=run if seq == messages else None,
+                    client_message_id=f"cm-{seq}" if seq % 2 else None,
+                    metadata={"i": seq},
+                )
+                for seq in range(1, messages + 1)
+            ],
+            batch_size=1000,
+        )
+        await RunEvent.bulk_create(
+            [
+                RunEvent(run=run, seq=seq, type="delta", data={"text": f"w{seq}"})
+                for seq in (1, 2, 3)
+            ]
+        )
+        call = await ToolCall.create(
+            run=run,
+            call_id="call-1",
+            tool="remember",
+            arguments={"key": "k", "value": "v"},
+            status=ToolCallStatus.PROPOSED,
+        )
+        await Approval.create(
+            session=session,
+            run=run,
+            tool_call=call,
+            tool="remember",
+            arguments={"key": "k"},
+            status=ApprovalStatus.PENDING,
+            expires_at=now - timedelta(minutes=5),
+        )
+        old = await ChatSession.create(owner=alice.user, title="old")
+        await AgentContext.create(session=old)
+        await ChatSession.filter(id=old.id).update(updated_at=now - timedelta(days=100))
+        return Seeded(alice.token, str(session.id), str(old.id), messages)
+
+
+async def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every application row as ORM values, per table, in primary-key order."""
+    async with orm(database_url):
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for model in app_models():
+            names = list(model._meta.fields_db_projection)
+            tables[model._meta.db_table] = (
+                await model.all().order_by(model._meta.pk_attr).values(*names)
+            )
+        return tables
