@@ -58,7 +58,7 @@ def unbind(token: Token[Services | None]) -> None:
 async def running_services(settings: Settings) -> AsyncIterator[Services]:
     """Build and start the managers, bind them, and stop them (draining writes) on exit."""
     built = Services.build(settings)
-    await built.start()
+    await built.start(drive_runs=False)
     token = bind(built)
     try:
         yield built

@@ -3,19 +3,19 @@
     python -m project run scripts/expire_approvals.py [--dry-run] [--yes]
 
 The server expires approvals on its own; this is for an operator who wants
-it done at once (e.g. while no server runs). It is one conditional update on
-`status = pending AND expires_at < now`, so an approval decided meanwhile is
-never overwritten. Runs waiting on these approvals are resumed by the server.
+it done at once (e.g. while no server runs). Each approval is expired through
+HITLManager, exactly as the sweeper does: a conditional update on `status =
+pending` (an approval decided meanwhile is never overwritten), the tool call
+marked rejected and `approval_decided` logged; the server's sweeper then
+resumes the waiting runs.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from tortoise.transactions import in_transaction
-
 from models import Approval, ApprovalStatus
-from project.scripting import add_destructive_arguments, confirm
+from project.scripting import add_destructive_arguments, confirm, services
 from services.clock import utcnow
 
 SHOWN = 10
@@ -41,7 +41,6 @@ async def main(argv: list[str]) -> int:
         print(f"would expire {count} approval(s)")
         return 0
     confirm(f"Expire {count} approval(s)?", assume_yes=options.yes)
-    async with in_transaction():
-        expired = await stale.update(status=ApprovalStatus.EXPIRED, decided_at=now)
+    expired = await services().hitl.expire_due()
     print(f"expired {expired} approval(s)")
     return 0

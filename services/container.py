@@ -83,10 +83,19 @@ class Services:
             listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
         )
 
-    async def start(self) -> None:
-        """Start the writers, repair leftovers from earlier processes, start sweeping."""
+    async def start(self, *, drive_runs: bool = True) -> None:
+        """Start the writers; a server also repairs leftovers, sweeps and drives runs.
+
+        Shells and admin scripts pass `drive_runs=False`: they share the
+        database with a running server, so they must neither sweep (on SQLite
+        the startup sweep assumes it is the only server) nor drive runs; runs
+        they start or resume are picked up by the server's sweeper.
+        """
         await self.message_writer.start()
         await self.event_writer.start()
+        if not drive_runs:
+            self.executor.drive_here = False
+            return
         if self.listener is not None:
             await self.listener.start()
         await self.sweeper.start()

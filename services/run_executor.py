@@ -65,6 +65,8 @@ class RunExecutor:
         self.hitl: HITLManager | None = hitl
         self.owner = f"terrapin-{uuid.uuid4().hex[:12]}"
         self.accepting = True
+        # False in shells and scripts: runs are left to the server's sweeper.
+        self.drive_here = True
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._wake_again: set[UUID] = set()
         self._lease = timedelta(seconds=settings.run_lease_seconds)
@@ -76,7 +78,7 @@ class RunExecutor:
 
     def schedule(self, run_id: UUID) -> None:
         """Drive `run_id` here if nobody else does (no-op once shutting down)."""
-        if not self.accepting:
+        if not (self.accepting and self.drive_here):
             return
         if run_id in self._tasks:
             self._wake_again.add(run_id)

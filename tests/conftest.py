@@ -81,6 +81,24 @@ def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -
         asyncio.run(pg.empty())
 
 
+@pytest.fixture
+def private_database_url(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that change its schema."""
+    EXECUTOR_CACHE.clear()
+    if dialect == "sqlite":
+        template: databases.SqliteTemplate = request.getfixturevalue("sqlite_template")
+        yield template.clone(tmp_path)
+        return
+    pg: databases.PostgresTemplate = request.getfixturevalue("pg_template")
+    url, name = asyncio.run(pg.clone())
+    try:
+        yield url
+    finally:
+        asyncio.run(databases.drop_database(name))
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for tests: no `.env`, no token delay, small pools."""
     values: dict[str, Any] = {

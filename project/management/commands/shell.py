@@ -85,7 +85,7 @@ class Command(BaseCommand):
             with database_errors():
                 loop.run_until_complete(open_database(context, settings, migrated=True))
             running = Services.build(settings)
-            loop.run_until_complete(running.start())
+            loop.run_until_complete(running.start(drive_runs=False))
             token = bind(running)
             namespace = build_namespace(settings, running, context)
             try:
