@@ -5,6 +5,10 @@ everything queued (up to `max_batch`, waiting at most `max_wait` for more),
 hands the batch to `handler` in one go, and resolves each caller only after
 that batch's commit. `stop` drains the queue before returning, so shutdown
 never drops an accepted write.
+
+`max_batch=1` turns batching off: each item runs the handler in its own task
+and transaction, concurrently with the others (one transaction per request,
+as a design without group commit would do it; the benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class GroupCommitter(Generic[T, R]):
         self._queue: asyncio.Queue[_Pending[T, R] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._unbatched: set[asyncio.Future[Sequence[R | BaseException]]] = set()
         self.batches = 0
         self.items = 0
 
@@ -63,13 +68,29 @@ class GroupCommitter(Generic[T, R]):
         """Queue `item` and return its result once its batch has committed."""
         if self._closed or self._worker is None:
             raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
+        if self.max_batch == 1:
+            return await self._submit_unbatched(item)
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(item, future))
         return await future
 
+    async def _submit_unbatched(self, item: T) -> R:
+        """Run the handler for `item` alone; a cancelled caller does not cancel the write."""
+        self.batches += 1
+        self.items += 1
+        task = asyncio.ensure_future(self._handler([item]))
+        self._unbatched.add(task)
+        task.add_done_callback(self._unbatched.discard)
+        outcome = (await asyncio.shield(task))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
     async def stop(self) -> None:
         """Refuse new items, commit everything already queued, stop the worker."""
         self._closed = True
+        if self._unbatched:
+            await asyncio.gather(*self._unbatched, return_exceptions=True)
         if self._worker is None:
             return
         self._queue.put_nowait(None)
