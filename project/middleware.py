@@ -43,9 +43,11 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = {"code": 500, "sent": False}
+        status = {"code": 500, "sent": False, "muted": False}
 
         async def send_wrapper(message: Message) -> None:
+            if status["muted"]:
+                return  # the app's answer to a truncated body; the 413 replaces it
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
                 headers = list(message.get("headers", []))
@@ -56,8 +58,11 @@ class RequestContextMiddleware:
         try:
             if _declared_length(scope) > self.max_body_bytes:
                 raise BodyTooLarge
-            await self.app(scope, self._limited(receive), send_wrapper)
+            await self.app(scope, self._limited(receive, status), send_wrapper)
+            if status["muted"]:
+                raise BodyTooLarge
         except BodyTooLarge:
+            status["muted"] = False
             await _send_problem(
                 send_wrapper,
                 status,
@@ -89,8 +94,13 @@ class RequestContextMiddleware:
         finally:
             _log_access(scope, status["code"], started, request_id)
 
-    def _limited(self, receive: Receive) -> Receive:
-        """Wrap `receive` so a streamed body past the limit raises BodyTooLarge."""
+    def _limited(self, receive: Receive, status: dict[str, Any]) -> Receive:
+        """Wrap `receive` so a streamed body past the limit raises BodyTooLarge.
+
+        The app may catch that exception (FastAPI turns any body-reading error
+        into a 400), so the overflow also mutes the app's own response; the
+        middleware then answers 413 itself.
+        """
         seen = 0
 
         async def limited_receive() -> Message:
@@ -99,6 +109,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
+                    if not status["sent"]:
+                        status["muted"] = True
                     raise BodyTooLarge
             return message
 

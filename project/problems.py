@@ -92,14 +92,60 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status, description in {
-        400: "Bad request",
-        401: "Missing or invalid bearer token",
-        404: "Unknown id, or an id owned by another user",
-        409: "Conflict with the current state",
-        413: "Payload too large",
-        422: "Validation error (field errors listed)",
-    }.items()
+def _problem_schema() -> dict[str, Any]:
+    """The JSON schema of every problem body, inlined (no component refs needed)."""
+    field_error = {
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+        "required": ["loc", "msg", "type"],
+    }
+    return {
+        "title": "Problem",
+        "description": "RFC 9457 problem details; `code` is stable and machine-readable.",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "errors": {"type": "array", "items": field_error},
+        },
+        "required": ["type", "title", "status", "detail", "code"],
+        "additionalProperties": True,
+    }
+
+
+PROBLEM_SCHEMA = _problem_schema()
+
+_DESCRIPTIONS = {
+    400: "Bad request (for example an invalid cursor)",
+    401: "Missing, malformed, unknown or revoked bearer token",
+    404: "Unknown id, or an id owned by another user",
+    409: "Conflict with the current state",
+    412: "If-Match names a stale version",
+    413: "Payload too large",
+    422: "Validation error (field errors listed in `errors`)",
+    428: "If-Match is required",
+    500: "Unexpected server error",
+    503: "Database unavailable, not migrated, or shutting down",
 }
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem+json answers."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+# What any authenticated API route may answer besides its success.
+ERROR_RESPONSES = problem_responses(400, 401, 404, 409, 413, 422, 500, 503)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 
 from project.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
 from project.errors import ErrorCode, PreconditionFailed, PreconditionRequired
-from project.problems import ERROR_RESPONSES
+from project.problems import ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
 router = APIRouter(
@@ -47,7 +47,7 @@ async def read_context(
 @router.put(
     "",
     response_model=ContextRead,
-    responses={412: {"description": "Stale If-Match"}, 428: {"description": "If-Match missing"}},
+    responses=problem_responses(412, 428),
 )
 async def replace_context(
     body: ContextUpdate,

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from project.errors import ErrorCode, ServiceUnavailable
+from project.problems import problem_responses
 from project.readiness import check_readiness
 
 router = APIRouter(tags=["health"])
@@ -26,7 +27,7 @@ async def healthz() -> HealthRead:
 @router.get(
     "/readyz",
     response_model=HealthRead,
-    responses={503: {"description": "Database unreachable or not migrated"}},
+    responses=problem_responses(503),
 )
 async def readyz() -> HealthRead:
     """Report whether the database is reachable and at the migration head."""

@@ -17,20 +17,38 @@ from models import MessageRole, MessageStatus, SessionStatus
 
 
 def _no_nul(value: str) -> str:
-    """Reject NUL characters, which PostgreSQL cannot store."""
+    """Reject text either database cannot store: NUL characters and lone surrogates."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not _is_utf8(value):
+        raise ValueError("must be valid Unicode (no lone surrogates)")
     return value
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     """Reject JSON that cannot round-trip through both databases."""
     try:
-        encoded = json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False)
     except (ValueError, RecursionError) as exc:
         raise ValueError("must be finite, JSON-serialisable data") from exc
-    if "\\u0000" in encoded:
-        raise ValueError("must not contain NUL characters")
+    stack: list[Any] = [value]
+    while stack:  # iterative: deeply nested input must not hit the recursion limit
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            _no_nul(item)
     return value
 
 

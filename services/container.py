@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from agent import AgentRunner
 from project.settings import Settings
@@ -12,6 +13,7 @@ from services.events import EventDraft, EventLog, write_events
 from services.group_commit import GroupCommitter
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, AppendResult, write_batch
+from services.notifier import PgListener
 from services.run_executor import RunExecutor
 from services.runs import RunManager
 from services.sessions import SessionManager
@@ -36,6 +38,8 @@ class Services:
     runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
+    listener: PgListener | None = None
+    _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -53,7 +57,8 @@ class Services:
             max_wait_seconds=wait,
             name="event-writer",
         )
-        events = EventLog(event_writer, StreamHub(), settings.stream_poll_seconds)
+        hub = StreamHub()
+        events = EventLog(event_writer, hub, settings.stream_poll_seconds)
         sessions = SessionManager(message_writer)
         contexts = AgentContextManager(settings.max_context_bytes)
         runner = build_runner(settings)
@@ -75,20 +80,41 @@ class Services:
             runner=runner,
             message_writer=message_writer,
             event_writer=event_writer,
+            listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
         )
 
     async def start(self) -> None:
         """Start the writers, repair leftovers from earlier processes, start sweeping."""
         await self.message_writer.start()
         await self.event_writer.start()
+        if self.listener is not None:
+            await self.listener.start()
         await self.sweeper.start()
+
+    def begin_drain(self) -> None:
+        """Shutdown has begun: refuse new runs, end idle streams, start the grace period.
+
+        Called by the server as soon as it stops accepting connections, so
+        streams of runs that wait for a human end now (clients resume them
+        with Last-Event-ID) and running runs get the grace period once.
+        """
+        if self._drain is None:
+            self.executor.accepting = False
+            self.events.draining = True
+            self._drain = asyncio.create_task(
+                self.executor.shutdown(self.settings.shutdown_grace_seconds), name="drain"
+            )
 
     async def stop(self) -> None:
         """Finish or interrupt runs, drain pending writes, stop background work."""
+        self.begin_drain()
+        assert self._drain is not None
+        await self._drain
         await self.sweeper.stop()
-        await self.executor.shutdown(self.settings.shutdown_grace_seconds)
         await self.message_writer.stop()
         await self.event_writer.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         close = getattr(self.runner.provider, "aclose", None)
         if close is not None:
             await close()

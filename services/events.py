@@ -21,6 +21,7 @@ from models import Run, RunEvent
 from project.errors import ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
+from services.notifier import notify_in_transaction
 from services.stream_hub import StoredEvent, StreamHub
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
@@ -68,6 +69,7 @@ async def append_events_in_transaction(
             outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
     if rows:
         await RunEvent.bulk_create(rows)
+        await notify_in_transaction(o for o in outcomes if isinstance(o, StoredEvent))
     return outcomes
 
 
@@ -93,6 +95,8 @@ class EventLog:
         self._writer = writer
         self.hub = hub
         self.poll_seconds = poll_seconds
+        # Set when the server shuts down: followers stop once they are caught up.
+        self.draining = False
 
     async def emit(self, run_id: UUID, type_: str, data: dict[str, Any]) -> StoredEvent:
         """Append one event; returns after it is committed and published."""
@@ -126,4 +130,6 @@ class EventLog:
                 if event.type in TERMINAL_EVENTS:
                     return
             if len(events) < REPLAY_PAGE:
+                if self.draining and not events:
+                    return  # the client resumes from `last` on another process
                 await self.hub.wait(run_id, last, self.poll_seconds)

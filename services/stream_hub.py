@@ -51,6 +51,15 @@ class StreamHub:
             for waiter in self._waiters.get(event.run_id, ()):
                 waiter.set()
 
+    def notify(self, run_id: UUID, seq: int) -> None:
+        """Another process committed events up to `seq`: wake this run's followers."""
+        if seq <= self._latest.get(run_id, 0):
+            return
+        if run_id in self._waiters:
+            self._latest[run_id] = seq  # followers now read the gap from the database
+            for waiter in self._waiters[run_id]:
+                waiter.set()
+
     def tail_after(self, run_id: UUID, seq: int) -> list[StoredEvent] | None:
         """Events after `seq` from memory, or None when memory cannot prove completeness."""
         tail = self._tails.get(run_id)
@@ -80,6 +89,8 @@ class StreamHub:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[run_id]
+                    if run_id not in self._tails:
+                        self._latest.pop(run_id, None)
 
     @property
     def followers(self) -> int:

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from project.app import create_app
 from project.settings import Settings
@@ -60,6 +61,10 @@ def dialect(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated, empty database for this test; dropped afterwards."""
+    # Tortoise caches each model's INSERT/DELETE SQL per connection *name*
+    # ("default"), not per dialect: after a SQLite test, a PostgreSQL test
+    # would reuse `?` placeholders. Each test starts with an empty cache.
+    EXECUTOR_CACHE.clear()
     if dialect == "sqlite":
         template: databases.SqliteTemplate = request.getfixturevalue("sqlite_template")
         yield template.clone(tmp_path)

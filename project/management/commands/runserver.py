@@ -1,28 +1,44 @@
 """Serve the API with uvicorn on the app factory.
 
-A SIGTERM is a normal, graceful stop here: the process exits 0 once the
-lifespan has drained pending writes (uvicorn would re-raise the signal).
+A SIGTERM is a normal, graceful stop here: new runs are refused, streams that
+wait for a human end (clients resume with Last-Event-ID), running runs get
+the grace period, pending writes are flushed, and the process exits 0
+(uvicorn alone would re-raise the signal).
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
+from project.app import create_app
 from project.management.base import BaseCommand, CommandError
 from project.settings import Settings
 
 
 class GracefulServer(uvicorn.Server):
-    """A uvicorn Server that treats SIGTERM as a successful shutdown."""
+    """A uvicorn Server that drains Terrapin first and treats SIGTERM as success."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._terrapin = app
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
             self._captured_signals.remove(sig)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services = getattr(self._terrapin.state, "services", None)
+        if services is not None:
+            services.begin_drain()
+        await super().shutdown(sockets)
 
 
 class Command(BaseCommand):
@@ -42,8 +58,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "SQLite serves one process; use DATABASE_URL=postgres://... for --workers > 1"
             )
-        options_for_uvicorn = {
-            "factory": True,
+        common: dict[str, Any] = {
             "host": options.host,
             "port": options.port,
             "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
@@ -51,12 +66,15 @@ class Command(BaseCommand):
             "access_log": False,  # terrapin.access logs each request with its route template
         }
         if options.workers > 1 or options.reload:
+            # uvicorn's supervisors import the factory in each worker process.
             uvicorn.run(
                 "project.app:create_app",
+                factory=True,
                 workers=options.workers,
                 reload=options.reload,
-                **options_for_uvicorn,
+                **common,
             )
             return 0
-        GracefulServer(uvicorn.Config("project.app:create_app", **options_for_uvicorn)).run()
+        app = create_app(settings)
+        GracefulServer(uvicorn.Config(app, **common), app).run()
         return 0

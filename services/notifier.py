@@ -1,0 +1,100 @@
+"""Cross-process wake-ups for event followers, over PostgreSQL LISTEN/NOTIFY.
+
+Each batch of events notifies `CHANNEL` inside its own transaction, so the
+notification is delivered exactly when the rows become visible. Every process
+listens on one dedicated connection and wakes its local followers; a lost
+connection only slows them down to the poll interval until it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import asyncpg
+from tortoise import connections
+
+from services.stream_hub import StoredEvent, StreamHub
+
+CHANNEL = "terrapin_run_events"
+MAX_PAYLOAD = 7000  # PostgreSQL refuses notification payloads of 8000 bytes or more
+RECONNECT_SECONDS = 2.0
+
+log = logging.getLogger("terrapin.notifier")
+
+
+def payloads(events: Iterable[StoredEvent]) -> list[str]:
+    """Encode `run_id:seq` items (the newest seq per run) into notification payloads."""
+    newest: dict[UUID, int] = {}
+    for event in events:
+        newest[event.run_id] = max(newest.get(event.run_id, 0), event.seq)
+    chunks, current = [], ""
+    for run_id, seq in newest.items():
+        item = f"{run_id}:{seq}"
+        if current and len(current) + len(item) + 1 > MAX_PAYLOAD:
+            chunks.append(current)
+            current = ""
+        current = f"{current},{item}" if current else item
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+async def notify_in_transaction(events: Iterable[StoredEvent]) -> None:
+    """Queue notifications on the current transaction (PostgreSQL only)."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "postgres":
+        return
+    for payload in payloads(events):
+        await conn.execute_query("SELECT pg_notify($1, $2)", [CHANNEL, payload])
+
+
+class PgListener:
+    """Listen for other processes' events and wake local followers."""
+
+    def __init__(self, database_url: str, hub: StreamHub) -> None:
+        parts = urlsplit(database_url.replace("postgres://", "postgresql://", 1))
+        self._dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        self._hub = hub
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        """Connect and listen; keep reconnecting in the background if that fails."""
+        self._task = asyncio.create_task(self._keep_listening(), name="pg-listener")
+
+    async def stop(self) -> None:
+        """Stop listening and close the connection."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _keep_listening(self) -> None:
+        while not self._closing:
+            try:
+                await self._listen_until_lost()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("event listener disconnected (%s); streams fall back to polling", exc)
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _listen_until_lost(self) -> None:
+        lost = asyncio.Event()
+        self._conn = await asyncpg.connect(self._dsn)
+        self._conn.add_termination_listener(lambda _conn: lost.set())
+        await self._conn.add_listener(CHANNEL, self._on_notification)
+        await lost.wait()
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        for item in payload.split(","):
+            run_id, _, seq = item.partition(":")
+            try:
+                self._hub.notify(UUID(run_id), int(seq))
+            except ValueError:
+                log.warning("ignored malformed notification %r", item)

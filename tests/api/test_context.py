@@ -1,0 +1,90 @@
+"""Agent context over HTTP: ETag / If-Match optimistic concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from models import AgentContext
+from services import Services
+from tests.factories import make_session, make_user
+from tests.problems import assert_problem
+
+API = "/api/v1"
+
+
+async def test_get_then_put_with_etag(client: httpx.AsyncClient, services: Services) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    url = f"{API}/sessions/{sid}/context"
+    read = await client.get(url, headers=auth)
+    assert read.status_code == 200
+    assert read.json() == {"version": 0, "data": {}}
+    assert read.headers["etag"] == '"0"'
+
+    put = await client.put(
+        url, json={"data": {"goal": "x"}}, headers={**auth, "If-Match": read.headers["etag"]}
+    )
+    assert put.status_code == 200, put.text
+    assert put.json() == {"version": 1, "data": {"goal": "x"}}
+    assert put.headers["etag"] == '"1"'
+    again = await client.get(url, headers=auth)
+    assert again.json() == {"version": 1, "data": {"goal": "x"}}
+    assert again.headers["etag"] == '"1"'
+
+
+async def test_put_without_if_match_is_428(client: httpx.AsyncClient, services: Services) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    response = await client.put(f"{API}/sessions/{sid}/context", json={"data": {}}, headers=auth)
+    assert_problem(response, 428, "precondition_required")
+    assert (await AgentContext.get(session_id=sid)).version == 0
+
+
+async def test_stale_or_garbage_if_match_is_412(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    url = f"{API}/sessions/{sid}/context"
+    ok = await client.put(url, json={"data": {"a": 1}}, headers={**auth, "If-Match": '"0"'})
+    assert ok.status_code == 200
+    for stale in ('"0"', '"7"', "garbage", '"-1"'):
+        response = await client.put(
+            url, json={"data": {"b": 2}}, headers={**auth, "If-Match": stale}
+        )
+        assert_problem(response, 412, "version_conflict")
+    stored = await AgentContext.get(session_id=sid)
+    assert (stored.version, stored.data) == (1, {"a": 1})
+
+
+async def test_racing_puts_with_one_etag_exactly_one_wins(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    url = f"{API}/sessions/{sid}/context"
+    responses = await asyncio.gather(
+        *(
+            client.put(url, json={"data": {"n": n}}, headers={**auth, "If-Match": '"0"'})
+            for n in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 412]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    loser = next(r for r in responses if r.status_code == 412)
+    assert_problem(loser, 412, "version_conflict")
+    stored = await AgentContext.get(session_id=sid)
+    assert (stored.version, stored.data) == (1, winner["data"])
+
+
+async def test_context_size_is_limited(client: httpx.AsyncClient, services: Services) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    big = {"blob": "x" * (256 * 1024)}
+    response = await client.put(
+        f"{API}/sessions/{sid}/context", json={"data": big}, headers={**auth, "If-Match": '"0"'}
+    )
+    assert_problem(response, 413, "payload_too_large")
+    assert (await AgentContext.get(session_id=sid)).version == 0

@@ -1,0 +1,73 @@
+"""The app factory, its lifespan, error rendering and request logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from project.app import create_app
+from project.settings import Settings
+from tests.conftest import make_settings
+
+
+async def test_lifespan_starts_and_stops_cleanly(settings: Settings) -> None:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        services = app.state.services
+        assert services.message_writer._worker is not None
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/healthz")).status_code == 200
+    assert services.message_writer._worker is None
+    assert services.executor.accepting is False
+
+
+async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not_found"
+
+
+async def test_unexpected_error_is_a_500_problem_without_internals(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(make_settings(database_url))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    caplog.set_level(logging.ERROR, logger="terrapin.errors")
+    logging.getLogger("terrapin").propagate = True
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "internal_error"
+    assert "secret" not in response.text
+    assert any("secret internals" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+async def test_request_id_is_echoed_and_logged_as_json(
+    database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app: FastAPI = create_app(make_settings(database_url, log_format="json", log_level="INFO"))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/healthz", headers={"X-Request-ID": "req-123"})
+    assert response.headers["x-request-id"] == "req-123"
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "terrapin.access"]
+    assert access and access[0]["request_id"] == "req-123"
+    assert access[0]["route"] == "/healthz"
+    assert access[0]["status"] == 200
