@@ -27,14 +27,17 @@ log = logging.getLogger("terrapin.group_commit")
 
 
 class _Pending(Generic[T, R]):
-    __slots__ = ("future", "item")
+    __slots__ = ("future", "item", "queued_at")
 
     def __init__(self, item: T, future: asyncio.Future[R]) -> None:
         self.item = item
         self.future = future
+        self.queued_at = future.get_loop().time()
 
 
 BatchHandler = Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]]
+# Called after each batch with (items, queue wait of the oldest, flush seconds).
+BatchObserver = Callable[[int, float, float], None]
 
 
 class GroupCommitter(Generic[T, R]):
@@ -58,6 +61,7 @@ class GroupCommitter(Generic[T, R]):
         self._unbatched: set[asyncio.Future[Sequence[R | BaseException]]] = set()
         self.batches = 0
         self.items = 0
+        self.observer: BatchObserver | None = None
 
     async def start(self) -> None:
         """Start the worker task."""
@@ -78,10 +82,13 @@ class GroupCommitter(Generic[T, R]):
         """Run the handler for `item` alone; a cancelled caller does not cancel the write."""
         self.batches += 1
         self.items += 1
+        started = asyncio.get_running_loop().time()
         task = asyncio.ensure_future(self._handler([item]))
         self._unbatched.add(task)
         task.add_done_callback(self._unbatched.discard)
         outcome = (await asyncio.shield(task))[0]
+        if self.observer is not None:
+            self.observer(1, 0.0, asyncio.get_running_loop().time() - started)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -132,11 +139,15 @@ class GroupCommitter(Generic[T, R]):
         """Run the handler once and resolve every caller with its own outcome."""
         self.batches += 1
         self.items += len(batch)
+        started = asyncio.get_running_loop().time()
         try:
             outcomes = await self._handler([pending.item for pending in batch])
         except Exception as exc:  # the whole batch failed: fail each caller with it
             log.warning("%s: batch of %d failed", self.name, len(batch), exc_info=True)
             outcomes = [exc] * len(batch)
+        if self.observer is not None:
+            ended = asyncio.get_running_loop().time()
+            self.observer(len(batch), started - batch[0].queued_at, ended - started)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue  # the caller went away; the write itself still happened
