@@ -13,6 +13,7 @@ from tortoise.contrib.fastapi import RegisterTortoise
 from project.config import SettingsError, load_settings
 from project.db import tortoise_config
 from project.logging import configure_logging
+from project.metrics import Metrics
 from project.middleware import RequestContextMiddleware
 from project.problems import install_problem_handlers
 from project.settings import Settings
@@ -37,7 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan_for(settings),
     )
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.state.metrics = metrics = Metrics()
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics
+    )
     app.include_router(health_router)
     app.include_router(api_router)
     return app
@@ -49,6 +53,7 @@ def _lifespan_for(settings: Settings) -> Any:
         """Open the ORM, start the managers; on exit drain writes, then close the pools."""
         async with RegisterTortoise(app, config=tortoise_config(settings)):
             services = Services.build(settings)
+            app.state.metrics.instrument(services)
             await services.start()
             app.state.services = services  # for tests and in-process tools
             log.info("terrapin started (database: %s)", _dialect(settings))

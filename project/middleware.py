@@ -6,13 +6,16 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DBConnectionError
 
 from project.errors import ErrorCode
 from project.problems import PROBLEM_MEDIA_TYPE, problem_body
+
+if TYPE_CHECKING:
+    from project.metrics import Metrics
 
 access_log = logging.getLogger("terrapin.access")
 error_log = logging.getLogger("terrapin.errors")
@@ -32,9 +35,10 @@ class RequestContextMiddleware:
     an unexpected exception into a problem+json 500 without internals.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +57,9 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
+                if self.metrics is not None and _is_event_stream(headers):
+                    status["sse"] = True
+                    self.metrics.sse_streams.inc()
             await send(message)
 
         try:
@@ -92,7 +99,12 @@ class RequestContextMiddleware:
                 "An unexpected error occurred.",
             )
         finally:
-            _log_access(scope, status["code"], started, request_id)
+            template = _log_access(scope, status["code"], started, request_id)
+            if self.metrics is not None:
+                if status.get("sse"):
+                    self.metrics.sse_streams.dec()
+                seconds = time.perf_counter() - started
+                self.metrics.observe_request(scope["method"], template, status["code"], seconds)
 
     def _limited(self, receive: Receive, status: dict[str, Any]) -> Receive:
         """Wrap `receive` so a streamed body past the limit raises BodyTooLarge.
@@ -127,6 +139,13 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in headers
+    )
+
+
 def _declared_length(scope: Scope) -> int:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
@@ -157,9 +176,25 @@ async def _send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
-def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
-    route = scope.get("route")
-    template = getattr(route, "path", None) or "<unmatched>"
+def route_template(scope: Scope) -> str:
+    """Return the matched route's full path template (router prefixes included).
+
+    Since FastAPI 0.16x, `scope["route"]` is the route as declared on its
+    router (`/sessions/{session_id}`); the prefixed template that FastAPI's own
+    telemetry reports lives in its effective route context. Fall back to the
+    route's own path if that private key ever moves (a test pins the result).
+    """
+    fastapi_scope = scope.get("fastapi")
+    effective = (
+        fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    )
+    template = getattr(effective, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return str(template) if template else "<unmatched>"
+
+
+def _log_access(scope: Scope, status: int, started: float, request_id: str) -> str:
+    """Log one line for the request; return its route template."""
+    template = route_template(scope)
     access_log.info(
         "%s %s %s %.1fms",
         scope["method"],
@@ -174,3 +209,4 @@ def _log_access(scope: Scope, status: int, started: float, request_id: str) -> N
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
+    return template

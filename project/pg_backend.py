@@ -20,10 +20,15 @@ class TimedAcquirePool:
     def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
         self._pool = pool
         self._timeout = timeout
+        self.waiting = 0  # tasks inside acquire() right now (the metrics' pool waiters)
 
-    def acquire(self) -> Any:
+    async def acquire(self) -> Any:
         """Acquire a connection, or raise `TimeoutError` after the timeout."""
-        return self._pool.acquire(timeout=self._timeout)
+        self.waiting += 1
+        try:
+            return await self._pool.acquire(timeout=self._timeout)
+        finally:
+            self.waiting -= 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pool, name)

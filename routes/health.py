@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from project.errors import ErrorCode, ServiceUnavailable
+from project.metrics import CONTENT_TYPE_LATEST, Metrics
 from project.problems import problem_responses
 from project.readiness import check_readiness
 
@@ -39,3 +40,10 @@ async def readyz() -> HealthRead:
             data={"pending_migrations": list(readiness.pending)},
         )
     return HealthRead(status="ready")
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Expose the Prometheus metrics of this process (text format)."""
+    registry: Metrics = request.app.state.metrics
+    return Response(await registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The comparison servers of `python -m benchmarks`: ceiling, floor and the old design."""
