@@ -1,5 +1,7 @@
 """Terrapin's agent runtime: providers, tools and the run loop; no I/O of its own."""
 
+from typing import TYPE_CHECKING, Any
+
 from agent.events import (
     AssistantMessage,
     Event,
@@ -19,7 +21,7 @@ from agent.history import (
 )
 from agent.loop import AgentRunner, tool_rounds
 from agent.outcome import ToolOutcome
-from agent.providers import OpenAIProvider, Provider, ProviderError, ScriptedProvider
+from agent.providers import Provider, ProviderError, ScriptedProvider
 from agent.tools import (
     InvalidToolArguments,
     Tool,
@@ -31,6 +33,18 @@ from agent.tools import (
     UnknownTool,
     build_default_registry,
 )
+
+if TYPE_CHECKING:
+    from agent.providers.openai_compat import OpenAIProvider
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAIProvider":  # imported lazily, see agent.providers
+        from agent.providers.openai_compat import OpenAIProvider
+
+        return OpenAIProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AgentRunner",

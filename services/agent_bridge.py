@@ -9,7 +9,6 @@ from uuid import UUID
 from agent import (
     AgentRunner,
     ChatTurn,
-    OpenAIProvider,
     Provider,
     ScriptedProvider,
     build_default_registry,
@@ -25,6 +24,8 @@ READABLE_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INTERRUPTED, MessageS
 def build_provider(settings: Settings) -> Provider:
     """Return the provider the settings choose."""
     if settings.agent_provider is AgentProvider.OPENAI:
+        from agent.providers.openai_compat import OpenAIProvider  # heavy import: only when used
+
         return OpenAIProvider(
             settings.openai_base_url,
             settings.openai_api_key,
