@@ -126,9 +126,6 @@ def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     """The app under test (its lifespan runs in the `lifespan` fixture)."""
-    # Tortoise caches each model's SQL per connection *name* ("default" on both
-    # dialects): SQLite's `?` placeholders would leak into the next PostgreSQL test.
-    EXECUTOR_CACHE.clear()
     return create_app(settings)
 
 
