@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import uvicorn
 from httpx_sse import aconnect_sse
 
+from tests.problems import assert_problem
+
 API = "/api/v1"
+
+__all__ = ["assert_problem"]
 STREAM_TIMEOUT = 30.0
 
 
@@ -122,13 +128,43 @@ async def messages(
     return items
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    for key in ("type", "title", "detail"):
-        assert key in body
-    return body
+class LiveServer:
+    """The test's app (with its running lifespan) served by uvicorn on a free port.
+
+    In-process httpx buffers whole responses; a real socket is needed to read a
+    stream partially and to disconnect mid-stream.
+    """
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="none"
+        )
+        self._server = _QuietServer(config)
+        self._task: asyncio.Task[None] | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> LiveServer:
+        self._task = asyncio.create_task(self._server.serve())
+        await wait_until(self._started, within=10)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def _started(self) -> bool:
+        assert self._task is not None
+        if self._task.done():
+            self._task.result()
+        return bool(self._server.started)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers (pytest owns the process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -12,11 +12,11 @@ from agent.providers.scripted import split_words
 from services import Services
 from services.hitl import EXPIRED_MESSAGE
 from tests.factories import make_session, make_user
+from tests.problems import assert_problem
 from tests.runs_support import (
     API,
     Event,
     assert_ids,
-    assert_problem,
     delta_text,
     get_json,
     messages,
