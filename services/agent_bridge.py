@@ -13,7 +13,7 @@ from agent import (
     ScriptedProvider,
     build_default_registry,
 )
-from models import Message, MessageStatus
+from models import Message, MessageStatus, Run, RunStatus
 from project.settings import AgentProvider, Settings
 from services.context import AgentContextManager
 
@@ -57,13 +57,20 @@ class SessionToolContext:
         await self._contexts.set_key(self._session_id, key, value)
 
 
-async def history_window(session_id: UUID, size: int) -> list[ChatTurn]:
-    """Return the newest `size` readable messages as turns, oldest first."""
-    rows = (
-        await Message.filter(session_id=session_id, status__in=READABLE_STATUSES)
-        .order_by("-seq")
-        .limit(size)
+async def history_window(session_id: UUID, size: int, run_id: UUID) -> list[ChatTurn]:
+    """Return the newest `size` readable messages run `run_id` may see, oldest first.
+
+    Messages of runs still queued behind it (on_busy=enqueue) are not its history yet.
+    """
+    query = Message.filter(session_id=session_id, status__in=READABLE_STATUSES)
+    queued = (
+        await Run.filter(session_id=session_id, status=RunStatus.QUEUED)
+        .exclude(id=run_id)
+        .values_list("id", flat=True)
     )
+    if queued:
+        query = query.exclude(run_id__in=list(queued))
+    rows = await query.order_by("-seq").limit(size)
     return to_turns(list(reversed(rows)))
 
 

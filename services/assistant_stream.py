@@ -105,7 +105,7 @@ async def model_round(
     run: Run, runner: AgentRunner, events: EventLog, window: int, coalesce_seconds: float
 ) -> RoundResult:
     """Ask the model once; persist its text; return its tool calls or how it ended."""
-    turns = await history_window(run.session_id, window)  # type: ignore[attr-defined]
+    turns = await history_window(run.session_id, window, run.id)  # type: ignore[attr-defined]
     stream = AssistantStream(run, events, coalesce_seconds)
     result = RoundResult()
     try:

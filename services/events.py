@@ -111,11 +111,9 @@ class EventLog:
         rows = await RunEvent.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
         return [StoredEvent(run_id, row.seq, row.type, row.data) for row in rows]
 
-    async def _ended_at(self, run_id: UUID, seq: int) -> bool:
-        """Whether event `seq` is the run's terminal event (nothing can follow it)."""
-        if seq < 1:
-            return False
-        return await RunEvent.filter(run_id=run_id, seq=seq, type__in=TERMINAL_EVENTS).exists()
+    async def _ended(self, run_id: UUID) -> bool:
+        """Whether the run's terminal event is logged (nothing can follow it)."""
+        return await RunEvent.filter(run_id=run_id, type__in=TERMINAL_EVENTS).exists()
 
     async def follow(self, run_id: UUID, after: int) -> AsyncIterator[StoredEvent]:
         """Replay from the database after `after`, then follow live until the terminal event."""
@@ -124,7 +122,8 @@ class EventLog:
             events = self.hub.tail_after(run_id, last)
             if not events:
                 events = await self.read(run_id, last)
-                if not events and await self._ended_at(run_id, last):
+                # Nothing after `last` in a finished run (also when `last` is past its end).
+                if not events and await self._ended(run_id):
                     return
             for event in events:
                 yield event

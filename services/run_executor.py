@@ -21,7 +21,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from agent import AgentRunner
-from models import Approval, ApprovalStatus, MessageStatus, Run, RunStatus, ToolCallStatus
+from models import (
+    Approval,
+    ApprovalStatus,
+    MessageStatus,
+    Run,
+    RunStatus,
+    ToolCall,
+    ToolCallStatus,
+)
 from project.settings import Settings
 from services.assistant_stream import model_round
 from services.clock import utcnow
@@ -29,6 +37,7 @@ from services.context import AgentContextManager
 from services.events import EventLog
 from services.hitl import HITLManager
 from services.run_steps import (
+    announce_approval,
     close_streaming_messages,
     mark_started_calls_in_doubt,
     open_tool_call,
@@ -166,7 +175,13 @@ class RunExecutor:
             heartbeat.cancel()
 
     async def _acquire(self, run_id: UUID) -> Run | None:
-        """Take the lease of a queued run holding its slot, or a waiting run."""
+        """Take the lease of a queued run holding its slot, or of a decided waiting run.
+
+        A run still waiting for a decision stays parked (a spurious wake-up must not
+        flip it back to `running`); the decision wakes it again.
+        """
+        if await Approval.filter(run_id=run_id, status=ApprovalStatus.PENDING).exists():
+            return None
         now = utcnow()
         won = await Run.filter(
             Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
@@ -205,10 +220,16 @@ class RunExecutor:
             call = await open_tool_call(run.id)
             if call is not None:
                 if call.status is ToolCallStatus.PROPOSED:
-                    if await self._park(run):
+                    if await self._park(run, call):
                         return _Next.PARKED
                     continue
                 await settle_tool_call(run, call, self.runner, self.contexts, self.events)
+                if self.runner.registry.get(call.tool) is None:
+                    # A call of a tool that does not exist is bad input, not a tool failure.
+                    tools = ", ".join(self.runner.registry.names())
+                    message = f"Unknown tool {call.tool!r}; the tools are: {tools}."
+                    await self._fail(run, "unknown_tool", message)
+                    return _Next.DONE
                 continue
             result = await model_round(
                 run,
@@ -228,12 +249,18 @@ class RunExecutor:
         await self._fail(run, "too_many_steps", f"The run exceeded {MAX_STEPS} steps.")
         return _Next.DONE
 
-    async def _park(self, run: Run) -> bool:
-        """Release the run to wait for approval; False if a decision already arrived."""
+    async def _park(self, run: Run, call: ToolCall) -> bool:
+        """Release the run to wait for `call`'s approval; False if a decision already arrived.
+
+        `approval_required` is sent only once the run is `waiting_approval`, so a client
+        reacting to it sees the run parked.
+        """
         await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
             status=RunStatus.WAITING_APPROVAL, lease_owner=None, lease_expires_at=None
         )
-        if await Approval.filter(run_id=run.id, status=ApprovalStatus.PENDING).exists():
+        approval = await Approval.get_or_none(tool_call_id=call.id, status=ApprovalStatus.PENDING)
+        if approval is not None:
+            await announce_approval(run, call, approval, self.events)
             return True
         return await self._acquire(run.id) is None
 

@@ -20,6 +20,7 @@ from models import (
     MessageRole,
     MessageStatus,
     Run,
+    RunEvent,
     ToolCall,
     ToolCallStatus,
 )
@@ -79,7 +80,6 @@ async def propose_tool_call(
     if needs_approval:
         status = ToolCallStatus.PROPOSED
     now = utcnow()
-    approval: Approval | None = None
     async with in_transaction():
         call = await ToolCall.create(
             run_id=run.id,
@@ -90,7 +90,7 @@ async def propose_tool_call(
             error=error,
         )
         if needs_approval:
-            approval = await Approval.create(
+            await Approval.create(
                 session_id=run.session_id,  # type: ignore[attr-defined]
                 run_id=run.id,
                 tool_call=call,
@@ -98,6 +98,7 @@ async def propose_tool_call(
                 arguments=request.arguments,
                 expires_at=hitl.expiry_from(now),
             )
+    # `approval_required` follows once the run is parked (see `announce_approval`).
     await events.emit(
         run.id,
         "tool_call",
@@ -107,10 +108,14 @@ async def propose_tool_call(
             "arguments": request.arguments,
         },
     )
-    if approval is not None:
-        await events.emit(
-            run.id, "approval_required", approval_required_data(approval, request.call_id)
-        )
+
+
+async def announce_approval(run: Run, call: ToolCall, approval: Approval, events: EventLog) -> None:
+    """Emit `approval_required` for a parked call, once per approval."""
+    announced = await RunEvent.filter(run_id=run.id, type="approval_required")
+    if any(event.data.get("approval_id") == str(approval.id) for event in announced):
+        return
+    await events.emit(run.id, "approval_required", approval_required_data(approval, call.call_id))
 
 
 async def settle_tool_call(
