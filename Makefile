@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Test processes: much of the suite waits on real servers and subprocesses.
+TEST_WORKERS ?= 3
 
 .PHONY: help install run migrate makemigrations migrations-check test test-sqlite lint check format bench clean
 
@@ -34,7 +36,7 @@ migrations-check: $(STAMP)  ## fail if models and migrations disagree, or up/dow
 	$(BIN)/python -m pytest -q tests/migrations
 
 test: $(STAMP)  ## the whole suite: SQLite, and PostgreSQL when reachable (mandatory with CI=true)
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --cov --cov-report=term --cov-fail-under=85
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
