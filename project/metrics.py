@@ -163,6 +163,9 @@ class Metrics:
             writer = getattr(services, name, None)
             if writer is not None:
                 writer.observer = self.group_commit_observer(writer.name)
+        events = getattr(services, "events", None)
+        if events is not None:
+            events.on_run_finished = lambda status: self.runs_finished.labels(status).inc()
 
     async def refresh(self) -> None:
         """Read the gauges that live in the database and the pool."""

@@ -9,7 +9,7 @@ database could lose. Seqs are allocated in the database by bumping
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -99,11 +99,15 @@ class EventLog:
         self.poll_seconds = poll_seconds
         # Set when the server shuts down: followers stop once they are caught up.
         self.draining = False
+        # Called with the final status of every run that ends here (metrics).
+        self.on_run_finished: Callable[[str], None] | None = None
 
     async def emit(self, run_id: UUID, type_: str, data: dict[str, Any]) -> StoredEvent:
         """Append one event; returns after it is committed and published."""
         stored = await self._writer.submit(EventDraft(run_id, type_, data))
         self.hub.publish([stored])
+        if type_ in TERMINAL_EVENTS and self.on_run_finished is not None:
+            self.on_run_finished(str(data.get("status", "unknown")))
         return stored
 
     async def read(self, run_id: UUID, after: int, limit: int = REPLAY_PAGE) -> list[StoredEvent]:

@@ -157,3 +157,19 @@ async def test_sweeper_actions_are_exported(client: httpx.AsyncClient, services:
     samples = await scrape(client)
     assert value(samples, "terrapin_sweeper_actions_total", action="interrupted") == 2
     assert ("terrapin_sweeper_actions_total", frozenset({("action", "expired")})) in samples
+
+
+async def test_finished_runs_are_counted_by_final_status(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    done = await client.post("/api/v1/agent/message", json={"message": "hi"}, headers=headers)
+    assert done.status_code == 200, done.text
+    failed = await client.post(
+        "/api/v1/agent/message", json={"message": "/tool calculator {oops"}, headers=headers
+    )
+    assert failed.status_code == 200, failed.text
+
+    samples = await scrape(client)
+    assert value(samples, "terrapin_runs_finished_total", status="completed") == 1
+    assert value(samples, "terrapin_runs_finished_total", status="failed") == 1
