@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import uuid
+from dataclasses import asdict
 from typing import IO, Any
 
 from tortoise.models import Model
@@ -49,7 +50,7 @@ async def write_export(session: ChatSession, out: IO[str]) -> int:
             session, limit=PAGE, after_seq=after, before_seq=None, cursor=None
         )
         for message in page.items:
-            out.write(("\n  " if written == 0 else ",\n  ") + dumps(as_dict(message)))
+            out.write(("\n  " if written == 0 else ",\n  ") + dumps(asdict(message)))
             written += 1
         if page.next_cursor is None or not page.items:
             break

@@ -10,10 +10,11 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from models import AgentContext, ChatSession, Message, SessionStatus
+from models import AgentContext, ChatSession, SessionStatus
 from project.errors import Conflict, ErrorCode, session_not_found
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
+from services.message_reads import MessageView, read_page
 from services.message_writer import AppendRequest, AppendResult, MessageDraft
 from services.pagination import (
     parse_seq_cursor,
@@ -106,20 +107,17 @@ class SessionManager:
         after_seq: int | None,
         before_seq: int | None,
         cursor: str | None,
-    ) -> Page[Message]:
+    ) -> Page[MessageView]:
         """Page history ascending after a seq, or the page just before a seq."""
         direction, seq = "after", after_seq or 0
         if cursor is not None:
             direction, seq = parse_seq_cursor(cursor)
         elif before_seq is not None:
             direction, seq = "before", before_seq
-        query = Message.filter(session_id=session.id)
-        if direction == "after":
-            rows = await query.filter(seq__gt=seq).order_by("seq").limit(limit + 1)
-            items = rows[:limit]
-            more = len(rows) > limit
-            return Page(items, seq_cursor("after", items[-1].seq) if more else None)
-        rows = await query.filter(seq__lt=seq).order_by("-seq").limit(limit + 1)
-        items = list(reversed(rows[:limit]))
+        rows = await read_page(session.id, direction, seq, limit + 1)
         more = len(rows) > limit
+        if direction == "after":
+            items = rows[:limit]
+            return Page(items, seq_cursor("after", items[-1].seq) if more else None)
+        items = list(reversed(rows[:limit]))
         return Page(items, seq_cursor("before", items[0].seq) if more else None)
