@@ -3,7 +3,8 @@
 from services.container import Services
 from services.context import AgentContextManager
 from services.message_writer import AppendResult, MessageDraft
-from services.sessions import Page, SessionManager
+from services.pagination import Page
+from services.sessions import SessionManager
 from services.users import Caller, IssuedToken, UserService
 
 __all__ = [

@@ -15,8 +15,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from agent import InvalidToolArguments, ToolRegistry
@@ -24,8 +22,7 @@ from models import Approval, ApprovalStatus, ToolCall, ToolCallStatus
 from project.errors import Conflict, ErrorCode, NotFound, UnprocessableEntity
 from services.clock import utcnow
 from services.events import EventLog
-from services.pagination import parse_session_cursor, session_cursor
-from services.sessions import Page
+from services.pagination import Page, newest_first
 from services.users import Caller
 
 EXPIRED_MESSAGE = "The approval expired before anyone decided."
@@ -57,15 +54,11 @@ class HITLManager:
         """When an approval requested now expires."""
         return now + self._ttl
 
-    def _visible(self, caller: Caller, *, write: bool) -> QuerySet[Approval]:
-        query = Approval.all()
-        if write or not caller.is_admin:
-            query = query.filter(session__owner_id=caller.user_id)
-        return query
-
     async def get(self, caller: Caller, approval_id: UUID, *, write: bool = False) -> Approval:
         """Load one approval visible to the caller, or 404."""
-        approval = await self._visible(caller, write=write).get_or_none(id=approval_id)
+        approval = await caller.scope(Approval.all(), "session__owner_id", write=write).get_or_none(
+            id=approval_id
+        )
         if approval is None:
             raise NotFound("Approval not found.", code=ErrorCode.APPROVAL_NOT_FOUND)
         return approval
@@ -80,20 +73,12 @@ class HITLManager:
         cursor: str | None,
     ) -> Page[Approval]:
         """List approvals across the caller's sessions, newest first."""
-        query = self._visible(caller, write=False)
+        query = caller.scope(Approval.all(), "session__owner_id", write=False)
         if status is not None:
             query = query.filter(status=status)
         if session_id is not None:
             query = query.filter(session_id=session_id)
-        if cursor is not None:
-            created_at, last_id = parse_session_cursor(cursor)
-            query = query.filter(
-                Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=last_id)
-            )
-        rows = await query.order_by("-created_at", "-id").limit(limit + 1)
-        items = rows[:limit]
-        more = len(rows) > limit
-        return Page(items, session_cursor(items[-1].created_at, items[-1].id) if more else None)
+        return await newest_first(query, "created_at", limit, cursor)
 
     async def decide(
         self,

@@ -5,11 +5,44 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
 from project.errors import BadRequest, ErrorCode
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One keyset page; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+async def newest_first(
+    query: QuerySet[M], time_field: str, limit: int, cursor: str | None
+) -> Page[M]:
+    """Page `query` by (time_field, id) descending: stable under concurrent inserts."""
+    if cursor is not None:
+        moment, last_id = parse_time_cursor(cursor)
+        earlier: dict[str, Any] = {f"{time_field}__lt": moment}
+        same_time_lower_id: dict[str, Any] = {time_field: moment, "id__lt": last_id}
+        query = query.filter(Q(**earlier) | Q(**same_time_lower_id))
+    rows = await query.order_by(f"-{time_field}", "-id").limit(limit + 1)
+    items = rows[:limit]
+    if len(rows) <= limit:
+        return Page(items, None)
+    last = items[-1]
+    return Page(items, time_cursor(getattr(last, time_field), last.pk))
 
 
 def invalid_cursor() -> BadRequest:
@@ -37,13 +70,13 @@ def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
     return payload
 
 
-def session_cursor(updated_at: datetime, session_id: UUID) -> str:
-    """Cursor after a session in (updated_at desc, id desc) order."""
-    return encode_cursor({"u": updated_at.isoformat(), "i": str(session_id)})
+def time_cursor(moment: datetime, row_id: UUID) -> str:
+    """Cursor after a row in (timestamp desc, id desc) order."""
+    return encode_cursor({"u": moment.isoformat(), "i": str(row_id)})
 
 
-def parse_session_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Inverse of `session_cursor`."""
+def parse_time_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of `time_cursor`."""
     payload = decode_cursor(cursor, {"u", "i"})
     try:
         updated_at = datetime.fromisoformat(payload["u"])

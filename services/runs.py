@@ -6,7 +6,6 @@ from enum import StrEnum
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import (
@@ -55,15 +54,9 @@ class RunManager:
         self._executor = executor
         self._hitl = hitl
 
-    def _visible(self, caller: Caller, *, write: bool) -> QuerySet[Run]:
-        query = Run.all()
-        if write or not caller.is_admin:
-            query = query.filter(session__owner_id=caller.user_id)
-        return query
-
     async def get(self, caller: Caller, run_id: UUID, *, write: bool = False) -> Run:
         """Load a run the caller may see, or 404."""
-        run = await self._visible(caller, write=write).get_or_none(id=run_id)
+        run = await caller.scope(Run.all(), "session__owner_id", write=write).get_or_none(id=run_id)
         if run is None:
             raise NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND)
         return run

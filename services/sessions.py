@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import UUID
 
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import AgentContext, ChatSession, SessionStatus
@@ -16,23 +13,8 @@ from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.message_reads import MessageView, read_page
 from services.message_writer import AppendRequest, AppendResult, MessageDraft
-from services.pagination import (
-    parse_seq_cursor,
-    parse_session_cursor,
-    seq_cursor,
-    session_cursor,
-)
+from services.pagination import Page, newest_first, parse_seq_cursor, seq_cursor
 from services.users import Caller
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One keyset page; `next_cursor` is None on the last page."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 class SessionManager:
@@ -41,16 +23,11 @@ class SessionManager:
     def __init__(self, writer: GroupCommitter[AppendRequest, AppendResult]) -> None:
         self._writer = writer
 
-    def _visible(self, caller: Caller, *, write: bool) -> QuerySet[ChatSession]:
-        """Sessions the caller may see (admins read all) or change (owners only)."""
-        query = ChatSession.all()
-        if write or not caller.is_admin:
-            query = query.filter(owner_id=caller.user_id)
-        return query
-
     async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
         """Load one session, or raise the same 404 for unknown and foreign ids."""
-        session = await self._visible(caller, write=write).get_or_none(id=session_id)
+        session = await caller.scope(ChatSession.all(), "owner_id", write=write).get_or_none(
+            id=session_id
+        )
         if session is None:
             raise session_not_found()
         return session
@@ -70,18 +47,10 @@ class SessionManager:
         self, caller: Caller, *, limit: int, cursor: str | None, status: SessionStatus | None
     ) -> Page[ChatSession]:
         """List sessions newest first, by (updated_at, id) keyset."""
-        query = self._visible(caller, write=False)
+        query = caller.scope(ChatSession.all(), "owner_id", write=False)
         if status is not None:
             query = query.filter(status=status)
-        if cursor is not None:
-            updated_at, last_id = parse_session_cursor(cursor)
-            query = query.filter(
-                Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
-            )
-        rows = await query.order_by("-updated_at", "-id").limit(limit + 1)
-        items = rows[:limit]
-        more = len(rows) > limit
-        return Page(items, session_cursor(items[-1].updated_at, items[-1].id) if more else None)
+        return await newest_first(query, "updated_at", limit, cursor)
 
     async def update(self, session: ChatSession, changes: dict[str, Any]) -> ChatSession:
         """Apply a partial update (title, metadata, status)."""

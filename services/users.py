@@ -6,16 +6,20 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import ApiToken, User
 from project.errors import Conflict, ErrorCode, NotFound, Unauthorized
 from services.clock import utcnow
+
+M = TypeVar("M", bound=Model)
 
 TOKEN_PREFIX = "tp_"
 PREFIX_CHARS = 12  # "tp_" + 9 characters: enough to name a token, useless to guess it
@@ -30,6 +34,12 @@ class Caller:
     user_id: UUID
     username: str
     is_admin: bool
+
+    def scope(self, query: QuerySet[M], owner_field: str, *, write: bool) -> QuerySet[M]:
+        """Rows the caller may read (admins read all) or change (owners only)."""
+        if write or not self.is_admin:
+            return query.filter(**{owner_field: self.user_id})
+        return query
 
 
 @dataclass(frozen=True, slots=True)
