@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,21 +42,6 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
     assert len(lines) == 1 and lines[0].startswith("terrapin: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture
-def unmigrated_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all."""
-    if dialect == "sqlite":
-        yield f"sqlite://{tmp_path / 'unmigrated.db'}"
-        return
-    request.getfixturevalue("pg_template")  # skips when PostgreSQL is unreachable
-    name = f"terrapin_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(databases.admin_execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield databases.with_database(databases.pg_admin_url(), name)
-    finally:
-        asyncio.run(databases.drop_database(name))
 
 
 @pytest.fixture

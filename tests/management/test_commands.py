@@ -86,10 +86,10 @@ def test_showmigrations_agrees_with_aerich_heads(private_database_url: str) -> N
     assert _pending(manage(database_url, "showmigrations").stdout) == heads
 
 
-def test_commands_on_an_unmigrated_database_are_one_line(unmigrated_url: str) -> None:
+def test_commands_on_an_unmigrated_database_are_one_line(empty_database_url: str) -> None:
     for args in (["listusers"], ["shell", "-c", "1"]):
-        assert_one_line_error(manage(unmigrated_url, *args), "not migrated", "migrate")
-    shown = manage(unmigrated_url, "showmigrations")
+        assert_one_line_error(manage(empty_database_url, *args), "not migrated", "migrate")
+    shown = manage(empty_database_url, "showmigrations")
     assert shown.returncode == 0 and "0 applied" in shown.stdout
 
 
