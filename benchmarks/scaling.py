@@ -10,8 +10,9 @@ Per dialect, on one scratch database, with real `python -m project` processes:
    rows) for one user. Median of `--repeat` starts each.
 2. newest 50: GET /sessions/{id}/messages?before_seq=<count+1>&limit=50 on a
    100-message and a `--big-history`-message session: `--requests` sequential
-   requests (interleaved small/big, keep-alive), then `--load-duration` s of
-   the load generator with `--load-concurrency` connections per session.
+   requests (interleaved small/big, keep-alive), then `--load-rounds`
+   alternating rounds of `--load-duration` s of the load generator with
+   `--load-concurrency` connections on the session (median per figure).
 3. SSE: `--runs` sessions created over HTTP, then `benchmarks/sse_load.py`
    starts one agent turn on each at once (TERRAPIN_TOKEN_DELAY_MS=0) and
    reads every stream to `done`.
@@ -222,20 +223,33 @@ def measure_newest(
                     raise RuntimeError(f"wrong page for {count} messages: {seqs[:3]}..")
                 if round_number >= 10:
                     latencies[sid].append(elapsed * 1000)
+    loads: dict[str, list[dict[str, Any]]] = {sid: [] for sid in histories}
+    for _ in range(options.load_rounds):  # alternate small/big so drift hits both alike
+        for sid, count in histories.items():
+            request = common.json_request("GET", newest_path(sid, count), server.headers)
+            loads[sid].append(
+                common.run_load(
+                    server,
+                    [request],
+                    warmup=1.0,
+                    duration=options.load_duration,
+                    concurrency=options.load_concurrency,
+                )
+            )
     out = {}
     for sid, count in histories.items():
         ms = sorted(latencies[sid])
-        load = common.run_load(
-            server,
-            [common.json_request("GET", newest_path(sid, count), server.headers)],
-            warmup=1.0,
-            duration=options.load_duration,
-            concurrency=options.load_concurrency,
-        )
+        rounds = loads[sid]
+        load = {
+            key: round(statistics.median(r[key] for r in rounds), 2)
+            for key in ("rps", "p50_ms", "p95_ms", "p99_ms")
+        }
+        load["errors"] = sum(r["errors"] for r in rounds)
         out[str(count)] = {
             "seq_p50_ms": round(percentile(ms, 50), 2),
             "seq_p95_ms": round(percentile(ms, 95), 2),
             "load": load,
+            "load_rounds": rounds,
         }
     return out
 
@@ -370,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-history", type=int, default=100_000, help="messages, big session")
     parser.add_argument("--requests", type=int, default=200, help="sequential newest-50 GETs")
     parser.add_argument("--load-concurrency", type=int, default=16)
-    parser.add_argument("--load-duration", type=float, default=4.0)
+    parser.add_argument("--load-duration", type=float, default=4.0, help="seconds per round")
+    parser.add_argument(
+        "--load-rounds", type=int, default=3, help="alternating rounds (median reported)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="starts per startup figure")
     parser.add_argument("--runs", type=int, default=1000, help="concurrent SSE runs (0: skip)")
     parser.add_argument("--sse-timeout", type=float, default=600.0, help="seconds per SSE run")

@@ -59,6 +59,59 @@ def parse_event(block: str) -> tuple[int | None, str, dict[str, Any]]:
     return ident, name, payload
 
 
+async def read_stream(reader: asyncio.StreamReader, result: RunResult, started: float) -> bool:
+    """Read chunked SSE events into `result` until `done` or the end; True if `done` came."""
+    buffer, last = "", started
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            return False
+        now = time.perf_counter()
+        buffer += chunk[:-2].decode()
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            if not block.strip() or block.startswith(":"):
+                continue  # keep-alive comment
+            event = parse_event(block)
+            result.events.append(event)
+            result.gaps.append(now - last)
+            result.since_start.append(now - started)
+            last = now
+            if event[1] == "done":
+                return True
+
+
+async def resume(
+    host: str, port: int, headers: dict[str, str], first: RunResult, limit_s: float
+) -> RunResult:
+    """Reconnect to a run that ended without `done`: GET /runs/{id}/events after its last id."""
+    result = RunResult()
+    run_id = first.events[0][2].get("run_id")
+    last_id = first.events[-1][0]
+    request = {
+        "method": "GET",
+        "path": f"/api/v1/runs/{run_id}/events",
+        "headers": {**headers, "Last-Event-ID": str(last_id)},
+        "body": None,
+    }
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(encode_request(host, port, request))
+        async with asyncio.timeout(limit_s):
+            head = await reader.readuntil(b"\r\n\r\n")
+            result.status = int(head.split(b" ", 2)[1])
+            if result.status == 200:
+                await read_stream(reader, result, time.perf_counter())
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        result.error = type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+    return result
+
+
 async def one_run(
     host: str, port: int, payload: bytes, go: asyncio.Event, limit_s: float
 ) -> RunResult:
@@ -76,26 +129,7 @@ async def one_run(
             if result.status != 200:
                 result.error = f"http_{result.status}"
                 return result
-            buffer, last = "", started
-            done = False
-            while not done:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunk = await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                now = time.perf_counter()
-                buffer += chunk[:-2].decode()
-                while "\n\n" in buffer:
-                    block, buffer = buffer.split("\n\n", 1)
-                    if not block.strip() or block.startswith(":"):
-                        continue  # keep-alive comment
-                    event = parse_event(block)
-                    result.events.append(event)
-                    result.gaps.append(now - last)
-                    result.since_start.append(now - started)
-                    last = now
-                    if event[1] == "done":
-                        done = True
+            done = await read_stream(reader, result, started)
             result.duration = time.perf_counter() - started
             if not done:
                 result.error = "no_done"
@@ -173,6 +207,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             complete += 1
         else:
             problems[problem] += 1
+    # Runs whose stream ended without `done`: is `done` in the log (a reconnect gets it)?
+    broken = [r for r in results if r.error == "no_done" and r.events]
+    resumed = await asyncio.gather(*(resume(host, port, headers, r, 30.0) for r in broken))
+    recovered = sum(1 for r in resumed if r.events and r.events[-1][1] == "done")
     gaps = [gap for result in results for gap in result.gaps]
     since = [value for result in results for value in result.since_start]
     firsts = [result.since_start[0] for result in results if result.since_start]
@@ -180,6 +218,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "runs": len(results),
         "complete": complete,
         "problems": dict(problems),
+        "no_done_runs_whose_done_a_reconnect_got": recovered,
+        "no_done_event_counts": dict(Counter(len(r.events) for r in broken)),
         "events": sum(len(result.events) for result in results),
         "wall_s": round(wall, 2),
         "gap": ms_summary(gaps),
