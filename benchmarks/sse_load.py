@@ -30,6 +30,8 @@ from typing import Any
 
 from benchmarks.loadgen import encode_request, percentile
 
+TERMINAL = {"done", "error"}  # services.events.TERMINAL_EVENTS
+
 
 class RunResult:
     """What one client saw."""
@@ -78,7 +80,7 @@ async def read_stream(reader: asyncio.StreamReader, result: RunResult, started: 
             result.gaps.append(now - last)
             result.since_start.append(now - started)
             last = now
-            if event[1] == "done":
+            if event[1] in TERMINAL:
                 return True
 
 
@@ -132,7 +134,7 @@ async def one_run(
             done = await read_stream(reader, result, started)
             result.duration = time.perf_counter() - started
             if not done:
-                result.error = "no_done"
+                result.error = "stream_ended_without_terminal_event"
     except TimeoutError:
         result.error = "timeout"
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -148,8 +150,12 @@ def check(result: RunResult) -> str | None:
     ids = [ident for ident, _, _ in result.events]
     if ids != list(range(1, len(ids) + 1)):
         return "ids_not_contiguous"
-    if not result.events or result.events[-1][1] != "done":
-        return "done_not_last"
+    if not result.events or result.events[-1][1] not in TERMINAL:
+        return "terminal_not_last"
+    if result.events[-1][1] == "error":
+        return "run_error_event"
+    if result.events[-1][2].get("status") != "completed":  # done, but not completed
+        return f"done_status_{result.events[-1][2].get('status')}"
     deltas: dict[str, str] = {}
     finals: dict[str, str] = {}
     for _, name, data in result.events:
@@ -162,8 +168,6 @@ def check(result: RunResult) -> str | None:
     for message_id, content in finals.items():
         if deltas.get(message_id, "") != content:
             return "deltas_differ_from_message"
-    if result.events[-1][2].get("status") != "completed":
-        return f"done_status_{result.events[-1][2].get('status')}"
     return None
 
 
@@ -207,10 +211,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             complete += 1
         else:
             problems[problem] += 1
-    # Runs whose stream ended without `done`: is `done` in the log (a reconnect gets it)?
-    broken = [r for r in results if r.error == "no_done" and r.events]
+    # Runs whose stream ended without a terminal event: is `done` in the log (a reconnect gets it)?
+    broken = [r for r in results if r.error == "stream_ended_without_terminal_event" and r.events]
     resumed = await asyncio.gather(*(resume(host, port, headers, r, 30.0) for r in broken))
-    recovered = sum(1 for r in resumed if r.events and r.events[-1][1] == "done")
+    recovered = sum(1 for r in resumed if r.events and r.events[-1][1] in TERMINAL)
     gaps = [gap for result in results for gap in result.gaps]
     since = [value for result in results for value in result.since_start]
     firsts = [result.since_start[0] for result in results if result.since_start]
@@ -218,8 +222,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "runs": len(results),
         "complete": complete,
         "problems": dict(problems),
-        "no_done_runs_whose_done_a_reconnect_got": recovered,
-        "no_done_event_counts": dict(Counter(len(r.events) for r in broken)),
+        "no_terminal_runs_whose_terminal_a_reconnect_got": recovered,
+        "no_terminal_event_counts": dict(Counter(len(r.events) for r in broken)),
         "events": sum(len(result.events) for result in results),
         "wall_s": round(wall, 2),
         "gap": ms_summary(gaps),
