@@ -359,6 +359,12 @@ def table(results: list[dict[str, Any]], options: argparse.Namespace) -> list[st
                 f"| {d} | SSE runs complete + consistent | | {sse['complete']}/{runs} | | "
                 f"all | {verdict(sse['complete'] == runs)} |"
             )
+            problems = ", ".join(f"{k}: {v}" for k, v in sse["problems"].items()) or "none"
+            recovered = sse.get("no_terminal_runs_whose_terminal_a_reconnect_got", 0)
+            lines.append(
+                f"| {d} | SSE problems ({problems}; terminal event got on reconnect: "
+                f"{recovered}) | | | | none | {verdict(not sse['problems'])} |"
+            )
             lines.append(
                 f"| {d} | SSE event gap p95 ms (p50 {sse['gap']['p50_ms']}) | | "
                 f"{sse['gap']['p95_ms']} | | < 100 | {verdict(sse['gap']['p95_ms'] < 100)} |"
