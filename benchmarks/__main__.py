@@ -5,7 +5,9 @@ old (the design Terrapin replaces) and Terrapin (`python -m project
 runserver`). Targets: SQLite, PostgreSQL, and PostgreSQL behind a proxy that
 adds 2 ms per round trip. Workloads: GET a session, list 50 messages, append
 a message, and (Terrapin only) one scripted agent turn over SSE.
-See benchmarks/README.md.
+See benchmarks/README.md. Other benchmarks: `python -m benchmarks.group_commit`
+and `python -m benchmarks.scaling` (startup/RSS with 1,000,000 sessions,
+newest 50 of a 100,000-message session, 1,000 concurrent SSE runs).
 """
 
 from __future__ import annotations
@@ -139,7 +141,11 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks",
+        description=__doc__.split("\n")[0],
+        epilog="See also: python -m benchmarks.group_commit --help, "
+        "python -m benchmarks.scaling --help (startup/RSS with 1,000,000 sessions, "
+        "newest 50 of 100,000 messages, 1,000 concurrent SSE runs).",
     )
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per cell")
