@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     tools_requiring_approval: Annotated[frozenset[str], NoDecode] = frozenset({"remember"})
     approval_ttl_seconds: int = Field(default=3600, ge=1)
     run_lease_seconds: int = Field(default=30, ge=2)
+    # Runs driven at once by one process; more wait their turn, still queued.
+    max_concurrent_runs: int = Field(default=32, ge=1, le=10_000)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 

@@ -125,10 +125,12 @@ class EventLog:
         while True:
             events = self.hub.tail_after(run_id, last)
             if not events:
+                # Ask whether the run ended *before* reading: a terminal event committed
+                # between the two queries is then still read, never skipped.
+                ended = await self._ended(run_id)
                 events = await self.read(run_id, last)
-                # Nothing after `last` in a finished run (also when `last` is past its end).
-                if not events and await self._ended(run_id):
-                    return
+                if not events and ended:
+                    return  # nothing after `last` in a finished run (or `last` is past its end)
             for event in events:
                 yield event
                 last = event.seq

@@ -79,6 +79,7 @@ class RunExecutor:
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._wake_again: set[UUID] = set()
         self._lease = timedelta(seconds=settings.run_lease_seconds)
+        self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
 
     @property
     def active(self) -> int:
@@ -160,7 +161,17 @@ class RunExecutor:
             self.schedule(waiting.id)
 
     async def _drive(self, run_id: UUID) -> None:
-        run = await self._acquire(run_id)
+        # Admission control: past `max_concurrent_runs` a run waits here, still
+        # queued in the database, instead of every run crawling at once.
+        async with self._slots:
+            await self._drive_admitted(run_id)
+
+    async def _drive_admitted(self, run_id: UUID) -> None:
+        try:
+            run = await self._acquire(run_id)
+        except Exception:  # e.g. no pooled connection in time: the run stays queued
+            log.warning("could not start run %s; the sweeper retries it", run_id, exc_info=True)
+            return
         if run is None:
             return
         heartbeat = asyncio.create_task(self._heartbeat(run_id), name=f"lease-{run_id}")
