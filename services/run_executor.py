@@ -167,6 +167,8 @@ class RunExecutor:
             await self._drive_admitted(run_id)
 
     async def _drive_admitted(self, run_id: UUID) -> None:
+        if not self.accepting:
+            return  # shutting down: a run that waited for a slot stays queued for later
         try:
             run = await self._acquire(run_id)
         except Exception:  # e.g. no pooled connection in time: the run stays queued
