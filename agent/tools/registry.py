@@ -7,23 +7,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from agent.tools.base import Tool, ToolContext, ToolHandler, ToolSpec
+from agent.tools.base import Tool, ToolSpec
 from agent.tools.calculator import calculator_tool
 from agent.tools.clock import clock_tool
-from agent.tools.errors import InvalidToolArguments, ToolFailed, UnknownTool
+from agent.tools.errors import InvalidToolArguments, UnknownTool
 from agent.tools.memory import recall_tool, remember_tool
 
-__all__ = [
-    "InvalidToolArguments",
-    "Tool",
-    "ToolContext",
-    "ToolFailed",
-    "ToolHandler",
-    "ToolRegistry",
-    "ToolSpec",
-    "UnknownTool",
-    "build_default_registry",
-]
+__all__ = ["ToolRegistry", "build_default_registry"]
 
 DEFAULT_TOOL_NAMES = ("calculator", "clock", "remember", "recall")
 
