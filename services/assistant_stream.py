@@ -11,7 +11,7 @@ from agent import AgentRunner, AssistantMessage, RunError, RunFinished, TextDelt
 from models import Message, MessageRole, MessageStatus, Run
 from services.agent_bridge import history_window
 from services.clock import utcnow
-from services.events import EventLog
+from services.events import EventLog, TextCheckpoint
 from services.message_writer import MessageDraft
 from services.run_steps import append_message
 from services.serializers import message_data
@@ -57,15 +57,17 @@ class AssistantStream:
             await self.flush()
 
     async def flush(self) -> None:
-        """Emit buffered text as one delta and checkpoint the message content."""
+        """Emit buffered text as one delta, committed with the message's content so far."""
         if self._message is None or not self._pending:
             return
         chunk, self._pending = "".join(self._pending), []
         self._last_flush = time.monotonic()
         await self._events.emit(
-            self._run.id, "delta", {"message_id": str(self._message.id), "text": chunk}
+            self._run.id,
+            "delta",
+            {"message_id": str(self._message.id), "text": chunk},
+            TextCheckpoint(self._message.id, "".join(self._text)),
         )
-        await self.checkpoint()
 
     async def checkpoint(self) -> None:
         """Store the text so far (status stays `streaming`)."""

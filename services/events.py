@@ -17,7 +17,7 @@ from uuid import UUID
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import Run, RunEvent
+from models import Message, Run, RunEvent
 from project.errors import ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
@@ -29,12 +29,21 @@ REPLAY_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
+class TextCheckpoint:
+    """A streaming message's text so far, stored with the event that carries its delta."""
+
+    message_id: UUID
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class EventDraft:
     """An event to append to a run's log."""
 
     run_id: UUID
     type: str
     data: dict[str, Any]
+    checkpoint: TextCheckpoint | None = None
 
 
 async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
@@ -69,8 +78,23 @@ async def append_events_in_transaction(
             outcomes[index] = StoredEvent(run_id, seq, draft.type, draft.data)
     if rows:
         await RunEvent.bulk_create(rows)
+        await _store_checkpoints(drafts, outcomes)
         await notify_in_transaction(o for o in outcomes if isinstance(o, StoredEvent))
     return outcomes
+
+
+async def _store_checkpoints(
+    drafts: Sequence[EventDraft], outcomes: Sequence[StoredEvent | BaseException]
+) -> None:
+    # In the events' transaction: a stored message never holds less text than its logged
+    # deltas, whenever the process dies.
+    latest: dict[UUID, str] = {}
+    for draft, outcome in zip(drafts, outcomes, strict=True):
+        if draft.checkpoint is not None and isinstance(outcome, StoredEvent):
+            latest[draft.checkpoint.message_id] = draft.checkpoint.content
+    now = utcnow()
+    for message_id, content in latest.items():
+        await Message.filter(id=message_id).update(content=content, updated_at=now)
 
 
 async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
@@ -102,9 +126,15 @@ class EventLog:
         # Called with the final status of every run that ends here (metrics).
         self.on_run_finished: Callable[[str], None] | None = None
 
-    async def emit(self, run_id: UUID, type_: str, data: dict[str, Any]) -> StoredEvent:
-        """Append one event; returns after it is committed and published."""
-        stored = await self._writer.submit(EventDraft(run_id, type_, data))
+    async def emit(
+        self,
+        run_id: UUID,
+        type_: str,
+        data: dict[str, Any],
+        checkpoint: TextCheckpoint | None = None,
+    ) -> StoredEvent:
+        """Append one event (and its text checkpoint); returns once committed and published."""
+        stored = await self._writer.submit(EventDraft(run_id, type_, data, checkpoint))
         self.hub.publish([stored])
         if type_ in TERMINAL_EVENTS and self.on_run_finished is not None:
             self.on_run_finished(str(data.get("status", "unknown")))
