@@ -17,7 +17,7 @@ from project.metrics import Metrics
 from project.middleware import RequestContextMiddleware
 from project.problems import install_problem_handlers
 from project.settings import Settings
-from routes import api_router, health_router
+from routes import API_PREFIX, api_routers, health_router
 from services import Services
 
 log = logging.getLogger("terrapin.app")
@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics
     )
     app.include_router(health_router)
-    app.include_router(api_router)
+    for router in api_routers:
+        app.include_router(router, prefix=API_PREFIX)
     return app
 
 

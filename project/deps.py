@@ -21,12 +21,19 @@ _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`"
 # Every dependency is `async def`, even those that never await: FastAPI runs a
 # plain `def` dependency in its threadpool, one thread hop each per request
 # (benchmarks/README.md: a GET went from 4.2 ms to 2.6 ms in-process).
+# The ones every request solves (caller, session) reach the managers through
+# the request state rather than through further dependencies: each level of
+# the dependency graph costs FastAPI work on every request.
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
 
 
 async def get_services(request: Request) -> Services:
     """Return the managers the lifespan built."""
-    services: Services = request.state.services
-    return services
+    return _services(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -59,30 +66,28 @@ ContextManagerDep = Annotated[AgentContextManager, Depends(get_context_manager)]
 
 
 async def get_caller(
-    users: UserServiceDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """Authenticate the bearer token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required.")
-    return await users.authenticate(credentials.credentials)
+    return await _services(request).users.authenticate(credentials.credentials)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 async def get_readable_session(
-    session_id: UUID, caller: CallerDep, sessions: SessionManagerDep
+    session_id: UUID, caller: CallerDep, request: Request
 ) -> ChatSession:
     """Load a session the caller may read."""
-    return await sessions.get(caller, session_id)
+    return await _services(request).sessions.get(caller, session_id)
 
 
-async def get_owned_session(
-    session_id: UUID, caller: CallerDep, sessions: SessionManagerDep
-) -> ChatSession:
+async def get_owned_session(session_id: UUID, caller: CallerDep, request: Request) -> ChatSession:
     """Load a session the caller owns (may change)."""
-    return await sessions.get(caller, session_id, write=True)
+    return await _services(request).sessions.get(caller, session_id, write=True)
 
 
 ReadableSessionDep = Annotated[ChatSession, Depends(get_readable_session)]

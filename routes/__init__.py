@@ -1,17 +1,22 @@
-"""HTTP routes: the versioned API router and the health probes."""
+"""HTTP routes: the versioned API routers and the health probes."""
 
 from fastapi import APIRouter
 
 from routes import agent, approvals, context, health, messages, runs, sessions
 
-api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(sessions.router)
-api_router.include_router(messages.router)
-api_router.include_router(context.router)
-api_router.include_router(agent.router)
-api_router.include_router(runs.router)
-api_router.include_router(approvals.router)
+API_PREFIX = "/api/v1"
+
+# Included into the app one by one under API_PREFIX rather than through one
+# nested router: every nesting level is another routing pass per request.
+api_routers: list[APIRouter] = [
+    sessions.router,
+    messages.router,
+    context.router,
+    agent.router,
+    runs.router,
+    approvals.router,
+]
 
 health_router = health.router
 
-__all__ = ["api_router", "health_router"]
+__all__ = ["API_PREFIX", "api_routers", "health_router"]

@@ -32,9 +32,7 @@ async def list_messages(
     page = await sessions.messages(
         session, limit=limit, after_seq=after_seq, before_seq=before_seq, cursor=cursor
     )
-    return MessagePage(
-        items=[MessageRead.model_validate(m) for m in page.items], next_cursor=page.next_cursor
-    )
+    return MessagePage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.post(

@@ -11,10 +11,20 @@ from models import AgentContext, ChatSession, SessionStatus
 from project.errors import Conflict, ErrorCode, session_not_found
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
-from services.message_reads import MessageView, read_page
+from services.message_reads import MessageRow, read_page
 from services.message_writer import AppendRequest, AppendResult, MessageDraft
 from services.pagination import Page, newest_first, parse_seq_cursor, seq_cursor
+from services.raw_sql import fetch_rows
 from services.users import Caller
+
+# Every session route loads its session first, so that lookup is hand-written
+# SQL (services/raw_sql.py); the row becomes a model exactly as the ORM's own
+# reads build one.
+_SESSION_SQL = (
+    "SELECT id, owner_id, title, agent, status, metadata, message_count, created_at, "
+    "updated_at, last_message_at FROM chat_session WHERE id = $1"
+)
+_OWNED_SESSION_SQL = _SESSION_SQL + " AND owner_id = $2"
 
 
 class SessionManager:
@@ -25,12 +35,13 @@ class SessionManager:
 
     async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
         """Load one session, or raise the same 404 for unknown and foreign ids."""
-        session = await caller.scope(ChatSession.all(), "owner_id", write=write).get_or_none(
-            id=session_id
-        )
-        if session is None:
+        if caller.sees_all(write=write):
+            rows = await fetch_rows(_SESSION_SQL, session_id)
+        else:
+            rows = await fetch_rows(_OWNED_SESSION_SQL, session_id, caller.user_id)
+        if not rows:
             raise session_not_found()
-        return session
+        return ChatSession._init_from_db(**rows[0])
 
     async def create(
         self, caller: Caller, *, title: str, agent: str, metadata: dict[str, Any]
@@ -76,7 +87,7 @@ class SessionManager:
         after_seq: int | None,
         before_seq: int | None,
         cursor: str | None,
-    ) -> Page[MessageView]:
+    ) -> Page[MessageRow]:
         """Page history ascending after a seq, or the page just before a seq."""
         direction, seq = "after", after_seq or 0
         if cursor is not None:
@@ -87,6 +98,6 @@ class SessionManager:
         more = len(rows) > limit
         if direction == "after":
             items = rows[:limit]
-            return Page(items, seq_cursor("after", items[-1].seq) if more else None)
+            return Page(items, seq_cursor("after", items[-1]["seq"]) if more else None)
         items = list(reversed(rows[:limit]))
-        return Page(items, seq_cursor("before", items[0].seq) if more else None)
+        return Page(items, seq_cursor("before", items[0]["seq"]) if more else None)

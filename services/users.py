@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -18,6 +17,7 @@ from tortoise.transactions import in_transaction
 from models import ApiToken, User
 from project.errors import Conflict, ErrorCode, NotFound, Unauthorized
 from services.clock import utcnow
+from services.raw_sql import fetch_rows
 
 M = TypeVar("M", bound=Model)
 
@@ -35,11 +35,15 @@ class Caller:
     username: str
     is_admin: bool
 
+    def sees_all(self, *, write: bool) -> bool:
+        """Whether every owner's rows are in reach: admins read all, but change only their own."""
+        return self.is_admin and not write
+
     def scope(self, query: QuerySet[M], owner_field: str, *, write: bool) -> QuerySet[M]:
         """Rows the caller may read (admins read all) or change (owners only)."""
-        if write or not self.is_admin:
-            return query.filter(**{owner_field: self.user_id})
-        return query
+        if self.sees_all(write=write):
+            return query
+        return query.filter(**{owner_field: self.user_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +65,13 @@ def hash_token(token: str) -> str:
 # request, about ten times the query itself.
 _TOKEN_SQL = (
     "SELECT t.id, t.revoked_at, t.last_used_at, u.id AS user_id, u.username, u.is_admin "
-    'FROM api_token t JOIN "user" u ON u.id = t.user_id WHERE t.token_hash = {param}'
+    'FROM api_token t JOIN "user" u ON u.id = t.user_id WHERE t.token_hash = $1'
 )
 
 
 async def _token_row(token_hash: str) -> dict[str, Any] | None:
     """Fetch a token and its user by the token's hash."""
-    conn = connections.get("default")
-    param = "$1" if conn.capabilities.dialect == "postgres" else "?"
-    rows = await conn.execute_query_dict(_TOKEN_SQL.format(param=param), [token_hash])
+    rows = await fetch_rows(_TOKEN_SQL, token_hash)
     return rows[0] if rows else None
 
 
