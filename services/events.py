@@ -22,6 +22,7 @@ from project.errors import ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.notifier import notify_in_transaction
+from services.raw_sql import is_postgres
 from services.stream_hub import StoredEvent, StreamHub
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
@@ -98,8 +99,15 @@ async def _store_checkpoints(
 
 
 async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
-    # Lock in id order so concurrent batches over the same runs cannot deadlock.
-    await Run.filter(id__in=list(per_run)).order_by("id").select_for_update(no_key=True).only("id")
+    # Lock in id order so concurrent batches over the same runs cannot deadlock
+    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers).
+    if is_postgres():
+        await (
+            Run.filter(id__in=list(per_run))
+            .order_by("id")
+            .select_for_update(no_key=True)
+            .only("id")
+        )
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for run_id, members in per_run.items():
         by_increment[len(members)].append(run_id)

@@ -23,6 +23,11 @@ def _for_sqlite(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 
+def is_postgres() -> bool:
+    """Whether the default connection is PostgreSQL (else SQLite)."""
+    return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
 async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
     """Run one read query (`$1`, `$2`, … placeholders) and return its rows as dicts."""
     conn = connections.get("default")
