@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import uuid
-from dataclasses import asdict
 from typing import IO, Any
 
 from tortoise.models import Model
@@ -21,6 +20,7 @@ from models import ChatSession
 from project.backup import json_default
 from project.errors import NotFound
 from project.scripting import services
+from routes.schemas import MessageRead
 
 PAGE = 500
 
@@ -50,11 +50,14 @@ async def write_export(session: ChatSession, out: IO[str]) -> int:
             session, limit=PAGE, after_seq=after, before_seq=None, cursor=None
         )
         for message in page.items:
-            out.write(("\n  " if written == 0 else ",\n  ") + dumps(asdict(message)))
+            shown = MessageRead.model_validate(message).model_dump(
+                mode="json"
+            )  # as the API shows it
+            out.write(("\n  " if written == 0 else ",\n  ") + dumps(shown))
             written += 1
         if page.next_cursor is None or not page.items:
             break
-        after = page.items[-1].seq
+        after = page.items[-1]["seq"]
     out.write("\n ]}\n")
     return written
 
