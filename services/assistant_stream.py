@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from tortoise.transactions import in_transaction
+
 from agent import AgentRunner, AssistantMessage, RunError, RunFinished, TextDelta, ToolCallRequested
 from models import Message, MessageRole, MessageStatus, Run
 from services.agent_bridge import history_window
 from services.clock import utcnow
-from services.events import EventLog, TextCheckpoint
-from services.message_writer import MessageDraft
+from services.events import EventDraft, EventLog, TextCheckpoint, append_events_in_transaction
+from services.message_writer import AppendRequest, MessageDraft, append_in_transaction
 from services.run_steps import append_message
 from services.serializers import message_data
 
@@ -77,25 +79,48 @@ class AssistantStream:
             )
 
     async def finish(self, final: AssistantMessage) -> Message:
-        """Store the complete assistant message (with any tool calls)."""
-        await self.flush()
-        if self._message is None:
-            return await append_message(
-                self._run.session_id,  # type: ignore[attr-defined]
-                MessageDraft(
-                    role=MessageRole.ASSISTANT,
+        """Store the complete assistant message; log its last text and, without tool calls, it.
+
+        One transaction: the message's final state and the events that show it
+        are never committed apart.
+        """
+        drafts: list[EventDraft] = []
+        async with in_transaction():
+            if self._message is None:
+                message = await self._append_final(final)
+            else:
+                if self._pending:
+                    chunk, self._pending = "".join(self._pending), []
+                    data = {"message_id": str(self._message.id), "text": chunk}
+                    drafts.append(EventDraft(self._run.id, "delta", data))
+                await Message.filter(id=self._message.id).update(
                     content=final.content,
                     tool_calls=final.tool_calls,
-                    run_id=self._run.id,
-                ),
-            )
-        await Message.filter(id=self._message.id).update(
-            content=final.content,
-            tool_calls=final.tool_calls,
-            status=MessageStatus.COMPLETE,
-            updated_at=utcnow(),
+                    status=MessageStatus.COMPLETE,
+                    updated_at=utcnow(),
+                )
+                message = await Message.get(id=self._message.id)
+            if not final.tool_calls:
+                drafts.append(EventDraft(self._run.id, "message", message_data(message)))
+            stored = await append_events_in_transaction(drafts) if drafts else []
+        self._events.publish(stored)
+        return message
+
+    async def _append_final(self, final: AssistantMessage) -> Message:
+        """Append an assistant message that streamed no text (inside the caller's transaction)."""
+        request = AppendRequest(
+            self._run.session_id,  # type: ignore[attr-defined]
+            MessageDraft(
+                role=MessageRole.ASSISTANT,
+                content=final.content,
+                tool_calls=final.tool_calls,
+                run_id=self._run.id,
+            ),
         )
-        return await Message.get(id=self._message.id)
+        outcome = (await append_in_transaction([request]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome.message
 
     @property
     def message_id(self) -> UUID | None:
@@ -115,9 +140,7 @@ async def model_round(
             if isinstance(event, TextDelta):
                 await stream.add(event.text)
             elif isinstance(event, AssistantMessage):
-                message = await stream.finish(event)
-                if not event.tool_calls:
-                    await events.emit(run.id, "message", message_data(message))
+                await stream.finish(event)
             elif isinstance(event, ToolCallRequested):
                 result.tool_calls.append(event)
             elif isinstance(event, RunFinished):

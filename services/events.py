@@ -143,10 +143,16 @@ class EventLog:
     ) -> StoredEvent:
         """Append one event (and its text checkpoint); returns once committed and published."""
         stored = await self._writer.submit(EventDraft(run_id, type_, data, checkpoint))
-        self.hub.publish([stored])
-        if type_ in TERMINAL_EVENTS and self.on_run_finished is not None:
-            self.on_run_finished(str(data.get("status", "unknown")))
+        self.publish([stored])
         return stored
+
+    def publish(self, events: Sequence[StoredEvent | BaseException]) -> None:
+        """Wake followers for events just committed (by `emit` or the caller's transaction)."""
+        stored = [event for event in events if isinstance(event, StoredEvent)]
+        self.hub.publish(stored)
+        for event in stored:
+            if event.type in TERMINAL_EVENTS and self.on_run_finished is not None:
+                self.on_run_finished(str(event.data.get("status", "unknown")))
 
     async def read(self, run_id: UUID, after: int, limit: int = REPLAY_PAGE) -> list[StoredEvent]:
         """Read committed events after `after`, in order."""

@@ -15,10 +15,12 @@ import logging
 import uuid
 from datetime import timedelta
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from agent import AgentRunner
 from models import (
@@ -34,7 +36,7 @@ from project.settings import Settings
 from services.assistant_stream import model_round
 from services.clock import utcnow
 from services.context import AgentContextManager
-from services.events import EventLog
+from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
 from services.run_steps import (
     announce_approval,
@@ -45,6 +47,7 @@ from services.run_steps import (
     settle_tool_call,
 )
 from services.serializers import run_data
+from services.stream_hub import StoredEvent
 
 log = logging.getLogger("terrapin.runs")
 
@@ -133,10 +136,14 @@ class RunExecutor:
         await self.stop_local(run_id)
         if not won:
             return False
-        await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-        await mark_started_calls_in_doubt(run_id)
-        run = await Run.get(id=run_id)
-        await self.events.emit(run_id, "done", run_data(run, RunStatus.INTERRUPTED))
+        async with in_transaction():
+            await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
+            await mark_started_calls_in_doubt(run_id)
+            run = await Run.get(id=run_id)
+            stored = await append_events_in_transaction(
+                [EventDraft(run_id, "done", run_data(run, RunStatus.INTERRUPTED))]
+            )
+        self.events.publish(stored)
         await self.promote(run.session_id)  # type: ignore[attr-defined]
         return True
 
@@ -196,18 +203,19 @@ class RunExecutor:
         if await Approval.filter(run_id=run_id, status=ApprovalStatus.PENDING).exists():
             return None
         now = utcnow()
-        won = await Run.filter(
-            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-            id=run_id,
-            status__in=[RunStatus.QUEUED, RunStatus.WAITING_APPROVAL],
-            active_session_id__isnull=False,
-        ).update(
-            status=RunStatus.RUNNING, lease_owner=self.owner, lease_expires_at=now + self._lease
-        )
-        if not won:
-            return None
-        await Run.filter(id=run_id, started_at__isnull=True).update(started_at=now)
-        return await Run.get(id=run_id)
+        async with in_transaction():  # one commit for the lease and the start time
+            won = await Run.filter(
+                Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+                id=run_id,
+                status__in=[RunStatus.QUEUED, RunStatus.WAITING_APPROVAL],
+                active_session_id__isnull=False,
+            ).update(
+                status=RunStatus.RUNNING, lease_owner=self.owner, lease_expires_at=now + self._lease
+            )
+            if not won:
+                return None
+            await Run.filter(id=run_id, started_at__isnull=True).update(started_at=now)
+            return await Run.get(id=run_id)
 
     async def _heartbeat(self, run_id: UUID) -> None:
         """Renew the lease; stop driving if the run was taken away (cancelled, swept)."""
@@ -278,28 +286,43 @@ class RunExecutor:
         return await self._acquire(run.id) is None
 
     async def _finish(self, run: Run) -> None:
-        won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
-            status=RunStatus.COMPLETED,
-            active_session_id=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=utcnow(),
-        )
+        # The status and the `done` event commit together: a process dying between
+        # two commits would leave a finished run whose followers wait forever.
+        async with in_transaction():
+            won = await self._release(run, RunStatus.COMPLETED)
+            stored = await self._log_end(won, run, "done", run_data(run, RunStatus.COMPLETED))
         if won:
-            await self.events.emit(run.id, "done", run_data(run, RunStatus.COMPLETED))
+            self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
 
     async def _fail(self, run: Run, code: str, message: str) -> None:
+        data = {**run_data(run, RunStatus.FAILED), "code": code, "message": message}
+        async with in_transaction():
+            won = await self._release(run, RunStatus.FAILED, error=f"{code}: {message}")
+            if won:
+                await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
+            stored = await self._log_end(won, run, "error", data)
+        if won:
+            self.events.publish(stored)
+            await self.promote(run.session_id)  # type: ignore[attr-defined]
+
+    async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
+        """End a run this process drives: final status, session slot and lease freed."""
         won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
-            status=RunStatus.FAILED,
+            status=status,
             active_session_id=None,
             lease_owner=None,
             lease_expires_at=None,
             finished_at=utcnow(),
-            error=f"{code}: {message}",
+            error=error,
         )
-        if won:
-            await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
-            data = {**run_data(run, RunStatus.FAILED), "code": code, "message": message}
-            await self.events.emit(run.id, "error", data)
-            await self.promote(run.session_id)  # type: ignore[attr-defined]
+        return bool(won)
+
+    @staticmethod
+    async def _log_end(
+        won: bool, run: Run, type_: str, data: dict[str, Any]
+    ) -> list[StoredEvent | BaseException]:
+        """Append the terminal event inside the caller's transaction (when the run ended here)."""
+        if not won:
+            return []
+        return await append_events_in_transaction([EventDraft(run.id, type_, data)])

@@ -83,7 +83,7 @@ class RunManager:
             if earlier is not None:
                 return earlier
         run, stored = await self._create(session, draft, on_busy)
-        self._events.hub.publish(stored)
+        self._events.publish(stored)
         if run.active_session_id is not None:
             self._executor.schedule(run.id)
         else:
@@ -106,11 +106,15 @@ class RunManager:
                 code=ErrorCode.RUN_NOT_CANCELLABLE,
                 data={"run_status": str(current.status)},
             )
-        await self._executor.stop_local(run.id)
-        await close_streaming_messages(run.id, MessageStatus.CANCELLED)
-        await self._hitl.cancel_for_run(run.id)
-        cancelled = await Run.get(id=run.id)
-        await self._events.emit(run.id, "done", run_data(cancelled))
+        await self._executor.stop_local(run.id)  # before the end is logged: no event after it
+        async with in_transaction():
+            await close_streaming_messages(run.id, MessageStatus.CANCELLED)
+            await self._hitl.cancel_for_run(run.id)
+            cancelled = await Run.get(id=run.id)
+            stored = await append_events_in_transaction(
+                [EventDraft(run.id, "done", run_data(cancelled))]
+            )
+        self._events.publish(stored)
         await self._executor.promote(cancelled.session_id)  # type: ignore[attr-defined]
         return cancelled
 
