@@ -44,7 +44,13 @@ class Approval(Model):
 
     class Meta:
         table = "approval"
-        indexes = (Index(fields=("status", "expires_at"), name="idx_approval_status_expiry"),)
+        indexes = (
+            Index(fields=("status", "expires_at"), name="idx_approval_status_expiry"),
+            # Every run step asks for the run's pending approval; deleting a session
+            # or a run cascades here.
+            Index(fields=("run_id", "status"), name="idx_approval_run_status"),
+            Index(fields=("session_id",), name="idx_approval_session"),
+        )
 
     def __str__(self) -> str:
         return f"approval {self.id} ({self.status})"

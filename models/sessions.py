@@ -67,6 +67,9 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("session_id", "seq"), ("session_id", "client_message_id"))
+        # A run's messages are looked up on every step, and deleting a run sets
+        # their run_id to NULL: without this index both scan the whole table.
+        indexes = (Index(fields=("run_id",), name="idx_message_run"),)
 
     def __str__(self) -> str:
         return f"{self.role}#{self.seq}"
