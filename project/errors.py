@@ -21,6 +21,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from tortoise.exceptions import DBConnectionError
+
+# Failures that mean "the database is unreachable or saturated" (a pool wait that
+# timed out, a dropped connection), not a bug: answered 503, retried by followers.
+UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
+
 
 class ErrorCode(StrEnum):
     """Stable machine-readable error codes; clients branch on these."""

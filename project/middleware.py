@@ -9,9 +9,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from tortoise.exceptions import DBConnectionError
 
-from project.errors import ErrorCode
+from project.errors import UNAVAILABLE_ERRORS, ErrorCode
 from project.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
@@ -19,9 +18,6 @@ if TYPE_CHECKING:
 
 access_log = logging.getLogger("terrapin.access")
 error_log = logging.getLogger("terrapin.errors")
-
-# Failures that mean "the database is unreachable or saturated", not a bug.
-UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
 
 
 class BodyTooLarge(Exception):

@@ -8,6 +8,8 @@ database could lose. Seqs are allocated in the database by bumping
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -18,12 +20,14 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import Message, Run, RunEvent
-from project.errors import ErrorCode, NotFound
+from project.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.notifier import notify_in_transaction
 from services.raw_sql import is_postgres
 from services.stream_hub import StoredEvent, StreamHub
+
+log = logging.getLogger("terrapin.events")
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
 REPLAY_PAGE = 500
@@ -169,10 +173,19 @@ class EventLog:
         while True:
             events = self.hub.tail_after(run_id, last)
             if not events:
-                # Ask whether the run ended *before* reading: a terminal event committed
-                # between the two queries is then still read, never skipped.
-                ended = await self._ended(run_id)
-                events = await self.read(run_id, last)
+                try:
+                    # Ask whether the run ended *before* reading: a terminal event committed
+                    # between the two queries is then still read, never skipped.
+                    ended = await self._ended(run_id)
+                    events = await self.read(run_id, last)
+                except UNAVAILABLE_ERRORS:
+                    # The database is saturated or briefly gone: the client stays
+                    # connected and the follower tries again, rather than ending the stream.
+                    log.warning("following run %s: database unavailable, retrying", run_id)
+                    if self.draining:
+                        return
+                    await asyncio.sleep(self.poll_seconds)
+                    continue
                 if not events and ended:
                     return  # nothing after `last` in a finished run (or `last` is past its end)
             for event in events:

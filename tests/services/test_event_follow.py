@@ -1,0 +1,55 @@
+"""Following a run's log survives a database that is briefly unavailable."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import httpx
+import pytest
+
+from services import Services
+from services.stream_hub import StoredEvent, StreamHub
+from tests.factories import make_user
+
+
+async def test_follow_retries_reads_the_database_could_not_answer(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await make_user(services)
+    turn = await client.post("/api/v1/agent/message", json={"message": "hi"}, headers=headers)
+    assert turn.status_code == 200, turn.text
+    run_id = UUID(turn.json()["run"]["id"])
+
+    log = services.events
+    real_read = log.read
+    failures = [TimeoutError("no pooled connection in time"), ConnectionError("reset")]
+
+    async def flaky_read(run: UUID, after: int, limit: int = 500) -> list[StoredEvent]:
+        if failures:
+            raise failures.pop(0)
+        return await real_read(run, after, limit)
+
+    monkeypatch.setattr(log, "read", flaky_read)
+    monkeypatch.setattr(log, "hub", StreamHub())  # nothing cached: follow must read the database
+    monkeypatch.setattr(log, "poll_seconds", 0.01)
+    events = [event async for event in log.follow(run_id, 0)]
+    assert not failures
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "done"
+
+
+async def test_a_draining_follower_stops_instead_of_retrying(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await make_user(services)
+    turn = await client.post("/api/v1/agent/message", json={"message": "hi"}, headers=headers)
+    run_id = UUID(turn.json()["run"]["id"])
+    log = services.events
+
+    async def unavailable(run: UUID, after: int, limit: int = 500) -> list[StoredEvent]:
+        raise TimeoutError("no pooled connection in time")
+
+    monkeypatch.setattr(log, "read", unavailable)
+    monkeypatch.setattr(log, "hub", StreamHub())
+    monkeypatch.setattr(log, "draining", True)
+    assert [event async for event in log.follow(run_id, 0)] == []
