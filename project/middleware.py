@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,7 +132,7 @@ def _request_id(scope: Scope) -> str:
             candidate: str = value.decode("latin-1")
             if 0 < len(candidate) <= 128 and candidate.isprintable():
                 return candidate
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 128 random bits, without building a UUID object
 
 
 def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from agent import AgentRunner
+from project.db import connection_config
 from project.settings import Settings
 from services.agent_bridge import build_runner
 from services.context import AgentContextManager
@@ -14,6 +15,7 @@ from services.group_commit import GroupCommitter
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, AppendResult, write_batch
 from services.notifier import PgListener
+from services.raw_sql import SqliteReader, use_reader
 from services.run_executor import RunExecutor
 from services.runs import RunManager
 from services.sessions import SessionManager
@@ -39,6 +41,7 @@ class Services:
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
     listener: PgListener | None = None
+    reader: SqliteReader | None = None
     _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
@@ -81,6 +84,7 @@ class Services:
             message_writer=message_writer,
             event_writer=event_writer,
             listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
+            reader=_sqlite_reader(settings),
         )
 
     async def start(self, *, drive_runs: bool = True) -> None:
@@ -91,6 +95,9 @@ class Services:
         the startup sweep assumes it is the only server) nor drive runs; runs
         they start or resume are picked up by the server's sweeper.
         """
+        if self.reader is not None:
+            await self.reader.open()
+            use_reader(self.reader)
         await self.message_writer.start()
         await self.event_writer.start()
         if not drive_runs:
@@ -124,6 +131,19 @@ class Services:
         await self.event_writer.stop()
         if self.listener is not None:
             await self.listener.stop()
+        if self.reader is not None:
+            use_reader(None)
+            await self.reader.close()
         close = getattr(self.runner.provider, "aclose", None)
         if close is not None:
             await close()
+
+
+def _sqlite_reader(settings: Settings) -> SqliteReader | None:
+    """The hot reads' own SQLite connection (None on PostgreSQL, or for an in-memory file)."""
+    if not settings.is_sqlite:
+        return None
+    file_path = str(connection_config(settings)["credentials"]["file_path"])
+    if file_path == ":memory:":
+        return None  # another connection would open another, empty database
+    return SqliteReader(file_path, settings.sqlite_busy_timeout_ms)

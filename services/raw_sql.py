@@ -4,15 +4,23 @@ Tortoise builds every query through pypika on each call, which on a request
 that reads one row costs several times the query itself. The few reads that
 every request makes are written once here, with PostgreSQL's `$n`
 placeholders; SQLite gets the same numbered parameters as `?n`.
+
+On SQLite these reads also get a connection of their own (`SqliteReader`):
+Tortoise shares one connection behind a lock, so every read would otherwise
+wait for the write transaction in progress (a group-commit batch, its fsync
+included). In WAL mode a reader never waits for the writer and always sees
+every committed write.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+import aiosqlite
 from tortoise import connections
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -23,16 +31,60 @@ def _for_sqlite(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 
+class SqliteReader:
+    """A read-only connection to the SQLite file, for `fetch_rows`."""
+
+    def __init__(self, file_path: str, busy_timeout_ms: int) -> None:
+        self._file_path = file_path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._connection: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        """Connect; the connection refuses writes."""
+        connection = await aiosqlite.connect(self._file_path, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        await connection.execute("PRAGMA query_only = ON")
+        await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        self._connection = connection
+
+    async def close(self) -> None:
+        """Close the connection (its thread ends with it)."""
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def fetch(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Run one query in autocommit: a fresh snapshot of everything committed."""
+        assert self._connection is not None, "SqliteReader.open() first"
+        rows = await self._connection.execute_fetchall(_for_sqlite(sql), params)
+        return [dict(row) for row in rows]
+
+
+_reader: SqliteReader | None = None
+
+
+def use_reader(reader: SqliteReader | None) -> None:
+    """Route SQLite `fetch_rows` through `reader` (None: through Tortoise's connection)."""
+    global _reader
+    _reader = reader
+
+
 def is_postgres() -> bool:
     """Whether the default connection is PostgreSQL (else SQLite)."""
     return bool(connections.get("default").capabilities.dialect == "postgres")
 
 
 async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
-    """Run one read query (`$1`, `$2`, … placeholders) and return its rows as dicts."""
+    """Run one read query (`$1`, `$2`, … placeholders) and return its rows as dicts.
+
+    Only for reads outside a transaction: on SQLite the reader does not see
+    the caller's uncommitted writes.
+    """
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
         return list(await conn.execute_query_dict(sql, list(params)))
     # SQLite stores UUIDs as text.
     values = [str(value) if isinstance(value, UUID) else value for value in params]
+    if _reader is not None:
+        return await _reader.fetch(sql, values)
     return list(await conn.execute_query_dict(_for_sqlite(sql), values))

@@ -1,0 +1,44 @@
+"""On SQLite the hot reads do not queue behind a write transaction in progress."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from tortoise.transactions import in_transaction
+
+from models import ChatSession
+from services import Services
+from tests.factories import make_session, make_user
+
+
+async def test_a_session_read_completes_while_a_write_transaction_is_open(
+    client: httpx.AsyncClient, services: Services, dialect: str
+) -> None:
+    if dialect != "sqlite":
+        pytest.skip("PostgreSQL reads use the pool; only SQLite shares one ORM connection")
+    headers = await make_user(services)
+    session = await make_session(client, headers, title="before")
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_write() -> None:
+        async with in_transaction():
+            await ChatSession.filter(id=session["id"]).update(title="uncommitted")
+            writing.set()
+            await release.wait()
+
+    writer = asyncio.create_task(slow_write())
+    await writing.wait()
+    try:
+        # Through the ORM's shared connection this read would wait for `release`.
+        response = await asyncio.wait_for(
+            client.get(f"/api/v1/sessions/{session['id']}", headers=headers), timeout=5
+        )
+        assert response.status_code == 200
+        assert response.json()["title"] == "before"  # only committed data is visible
+    finally:
+        release.set()
+        await writer
+    response = await client.get(f"/api/v1/sessions/{session['id']}", headers=headers)
+    assert response.json()["title"] == "uncommitted"
