@@ -24,13 +24,20 @@ from project.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.notifier import notify_in_transaction
-from services.raw_sql import is_postgres
+from services.raw_sql import fetch_rows, is_postgres, json_value
 from services.stream_hub import StoredEvent, StreamHub
 
 log = logging.getLogger("terrapin.events")
 
 TERMINAL_EVENTS = frozenset({"done", "error"})
 REPLAY_PAGE = 500
+
+_EVENTS_AFTER_SQL = (
+    "SELECT seq, type, data FROM run_event WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+_ENDED_SQL = "SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({}) LIMIT 1".format(
+    ", ".join(f"'{event_type}'" for event_type in sorted(TERMINAL_EVENTS))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,14 +165,18 @@ class EventLog:
             if event.type in TERMINAL_EVENTS and self.on_run_finished is not None:
                 self.on_run_finished(str(event.data.get("status", "unknown")))
 
+    # Every open stream runs these two reads, so they are hand-written (services/raw_sql.py).
     async def read(self, run_id: UUID, after: int, limit: int = REPLAY_PAGE) -> list[StoredEvent]:
         """Read committed events after `after`, in order."""
-        rows = await RunEvent.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
-        return [StoredEvent(run_id, row.seq, row.type, row.data) for row in rows]
+        rows = await fetch_rows(_EVENTS_AFTER_SQL, run_id, after, limit)
+        return [
+            StoredEvent(run_id, int(row["seq"]), str(row["type"]), json_value(row["data"]))
+            for row in rows
+        ]
 
     async def _ended(self, run_id: UUID) -> bool:
         """Whether the run's terminal event is logged (nothing can follow it)."""
-        return await RunEvent.filter(run_id=run_id, type__in=TERMINAL_EVENTS).exists()
+        return bool(await fetch_rows(_ENDED_SQL, run_id))
 
     async def follow(self, run_id: UUID, after: int) -> AsyncIterator[StoredEvent]:
         """Replay from the database after `after`, then follow live until the terminal event."""

@@ -9,10 +9,9 @@ validation of the response (in Rust), not twice.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from services.raw_sql import fetch_rows
+from services.raw_sql import fetch_rows, json_value
 
 COLUMNS = (
     "id, session_id, seq, role, content, status, tool_calls, tool_call_id, run_id, "
@@ -32,11 +31,6 @@ async def read_page(session_id: Any, direction: str, seq: int, limit: int) -> li
     )
     rows = await fetch_rows(sql, session_id, seq, limit)
     for row in rows:
-        row["tool_calls"] = _json(row["tool_calls"])
-        row["metadata"] = _json(row["metadata"]) or {}
+        row["tool_calls"] = json_value(row["tool_calls"])
+        row["metadata"] = json_value(row["metadata"]) or {}
     return rows
-
-
-def _json(value: Any) -> Any:
-    """JSON columns arrive as text (SQLite, asyncpg's default) or decoded."""
-    return json.loads(value) if isinstance(value, str | bytes) else value

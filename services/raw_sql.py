@@ -14,6 +14,7 @@ every committed write.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from functools import lru_cache
@@ -88,3 +89,8 @@ async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
     if _reader is not None:
         return await _reader.fetch(sql, values)
     return list(await conn.execute_query_dict(_for_sqlite(sql), values))
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column as read: text (SQLite, asyncpg's default) or already decoded."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
