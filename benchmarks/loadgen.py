@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks import eventloop
+
 
 def encode_request(host: str, port: int, spec: dict[str, Any]) -> bytes:
     """Serialise one request (keep-alive) to bytes."""
@@ -149,13 +151,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # plain asyncio is fine, only a little slower
-        runner = asyncio.run
-    print(json.dumps(runner(run(spec))))
+    print(json.dumps(eventloop.run(run(spec))))
 
 
 if __name__ == "__main__":

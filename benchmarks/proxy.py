@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from benchmarks import eventloop
+
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     loop = asyncio.get_running_loop()
@@ -54,10 +56,4 @@ async def main(listen: int, host: str, port: int, delay_ms: float) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    eventloop.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks import eventloop
 from benchmarks.loadgen import encode_request, percentile
 
 TERMINAL = {"done", "error"}  # services.events.TERMINAL_EVENTS
@@ -236,13 +237,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # plain asyncio is fine, only a little slower
-        runner = asyncio.run
-    print(json.dumps(runner(run(spec))))
+    print(json.dumps(eventloop.run(run(spec))))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -178,7 +178,7 @@ class EventLog:
         """Whether the run's terminal event is logged (nothing can follow it)."""
         return bool(await fetch_rows(_ENDED_SQL, run_id))
 
-    async def follow(self, run_id: UUID, after: int) -> AsyncIterator[StoredEvent]:
+    async def follow(self, run_id: UUID, after: int) -> AsyncGenerator[StoredEvent, None]:
         """Replay from the database after `after`, then follow live until the terminal event."""
         last = after
         while True:

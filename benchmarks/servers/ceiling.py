@@ -40,7 +40,8 @@ def message(seq: int) -> dict[str, Any]:
     }
 
 
-PAGE = {"items": [message(seq) for seq in range(1, 51)], "next_cursor": None}
+MESSAGES = [message(seq) for seq in range(1, 51)]
+PAGE: dict[str, Any] = {"items": MESSAGES, "next_cursor": None}
 
 
 def create_app() -> FastAPI:
@@ -61,6 +62,6 @@ def create_app() -> FastAPI:
     @app.post("/api/v1/sessions/{session_id}/messages", status_code=status.HTTP_201_CREATED)
     async def append(session_id: uuid.UUID, request: Request) -> dict[str, Any]:
         await request.body()
-        return PAGE["items"][0]
+        return MESSAGES[0]
 
     return app

@@ -202,14 +202,15 @@ async def test_bad_context_bodies_are_4xx_with_no_write(
     sid = (await make_session(client, auth))["id"]
     url = f"{API}/sessions/{sid}/context"
     headers = {**auth, **JSON, "If-Match": '"0"'}
-    for body in [
+    bodies: list[dict[str, Any]] = [
         {},
         {"data": []},
         {"data": "x"},
         {"data": {}, "version": 3},
         {"data": {"k": "\x00"}},
         {"data": {"k": "\ud800"}},
-    ]:
+    ]
+    for body in bodies:
         response = await client.put(url, content=_raw_json(body), headers=headers)
         assert_problem(response, 422, "validation_error")
     long_etag = await client.put(url, json={"data": {}}, headers={**auth, "If-Match": "9" * 100})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -149,7 +149,11 @@ async def test_200_concurrent_appends_get_seqs_1_to_200(
     )
     assert {r.status_code for r in responses} == {201}
     assert sorted(r.json()["seq"] for r in responses) == list(range(1, 201))
-    stored = await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True)
+    # flat=True gives the values themselves; tortoise types every values_list as tuples
+    stored = cast(
+        list[int],
+        await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True),
+    )
     assert stored == list(range(1, 201))
     session = await ChatSession.get(id=sid)
     assert session.message_count == 200
@@ -175,5 +179,8 @@ async def test_identical_requests_racing_in_separate_transactions_create_one_row
     assert sorted(r.status_code for r in replays) == [200] * 4 + [201]
     assert len({r.json()["id"] for r in replays}) == 1
     assert await Message.filter(session_id=sid).count() == 6
-    seqs = await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True)
+    seqs = cast(
+        list[int],
+        await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True),
+    )
     assert seqs == [1, 2, 3, 4, 5, 6]

@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -29,9 +30,12 @@ CHECKS = [
     response_schema_conformance,
 ]
 EXAMPLES_PER_OPERATION = 8
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 
 
-def _strategy(operation: Any, session_id: str) -> Any:
+def _strategy(
+    operation: Operation, session_id: str
+) -> st.SearchStrategy[schemathesis.Case[Operation]]:
     """Generated cases; session-scoped ones also aim at a real session half the time."""
     modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
     strategies = [operation.as_strategy(generation_mode=mode) for mode in modes]
@@ -50,7 +54,10 @@ def test_openapi_contract_holds_under_fuzzing(database_url: str, tmp_path: Path)
         session = httpx.post(f"{server.base_url}/api/v1/sessions", json={}, headers=auth)
         assert session.status_code == 201
         schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
-        operations = [result.ok() for result in schema.get_all_operations()]
+        operations: list[Operation] = []
+        for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result.err()
+            operations.append(result.ok())
         assert len(operations) >= 11
 
         for operation in operations:
@@ -63,7 +70,7 @@ def test_openapi_contract_holds_under_fuzzing(database_url: str, tmp_path: Path)
                 suppress_health_check=list(HealthCheck),
             )
             @hypothesis.given(case=_strategy(operation, session.json()["id"]))
-            def check(case: schemathesis.Case) -> None:
+            def check(case: schemathesis.Case[Operation]) -> None:
                 case.call_and_validate(base_url=server.base_url, headers=auth, checks=CHECKS)
 
             check()

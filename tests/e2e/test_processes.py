@@ -10,6 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -154,7 +155,11 @@ async def test_sigterm_under_write_load_loses_no_acknowledged_write(
     assert await Message.filter(id__in=acked).count() == len(acked)
     for sid in sids:
         session = await ChatSession.get(id=sid)
-        seqs = await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True)
+        # flat=True gives the values themselves; tortoise types every values_list as tuples
+        seqs = cast(
+            list[int],
+            await Message.filter(session_id=sid).order_by("seq").values_list("seq", flat=True),
+        )
         assert seqs == list(range(1, session.message_count + 1))
 
 

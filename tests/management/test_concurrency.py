@@ -59,7 +59,7 @@ def test_scripts_and_server_share_a_sqlite_file(sqlite_template_url: str, tmp_pa
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            statuses = []
+            statuses: list[int] = []
             while runner.poll() is None or len(statuses) < 20:
                 made = http.post("/api/v1/sessions", json={"title": "t"})
                 statuses.append(made.status_code)

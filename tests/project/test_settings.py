@@ -18,7 +18,7 @@ def test_environment_names_from_the_design(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TERRAPIN_TOOLS_REQUIRING_APPROVAL", "remember, clock")
     monkeypatch.setenv("TERRAPIN_RUN_LEASE_SECONDS", "12")
     monkeypatch.setenv("TERRAPIN_AGENT_PROVIDER", "openai")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.database_url == "postgres://u:p@h:5432/d"
     assert settings.tools_requiring_approval == frozenset({"remember", "clock"})
     assert settings.run_lease_seconds == 12
@@ -27,7 +27,7 @@ def test_environment_names_from_the_design(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_defaults_serve_an_embedded_sqlite_file() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.database_url.startswith("sqlite://data/")
     assert settings.tools_requiring_approval == frozenset({"remember"})
 

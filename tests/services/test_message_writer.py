@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import cast
 
 import pytest
 
@@ -57,7 +58,11 @@ async def test_one_bad_request_does_not_fail_its_batch(services: Services) -> No
     conflict, missing = outcomes[1], outcomes[2]
     assert isinstance(conflict, AppError) and conflict.code == ErrorCode.IDEMPOTENCY_CONFLICT
     assert isinstance(missing, AppError) and missing.code == ErrorCode.SESSION_NOT_FOUND
-    seqs = await Message.filter(session_id=live.id).order_by("seq").values_list("seq", flat=True)
+    # flat=True gives the values themselves; tortoise types every values_list as tuples
+    seqs = cast(
+        list[int],
+        await Message.filter(session_id=live.id).order_by("seq").values_list("seq", flat=True),
+    )
     assert seqs == [1, 2, 3]
     assert (await ChatSession.get(id=live.id)).message_count == 3
     assert (await ChatSession.get(id=other.id)).message_count == 1

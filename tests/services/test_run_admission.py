@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ async def test_runs_beyond_the_limit_wait_queued_then_complete(
     assert most_running == 1
     assert all(response.status_code == 200 for response in started)
     assert all("event: done" in response.text for response in started)
-    statuses = await Run.all().values_list("status", flat=True)
+    # flat=True gives the values themselves; tortoise types every values_list as tuples
+    statuses = cast(list[RunStatus], await Run.all().values_list("status", flat=True))
     assert sorted(statuses) == [RunStatus.COMPLETED] * 4
     assert services.executor.active == 0
