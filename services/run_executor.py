@@ -32,6 +32,7 @@ from models import (
     ToolCall,
     ToolCallStatus,
 )
+from project.errors import UNAVAILABLE_ERRORS, ErrorCode
 from project.settings import Settings
 from services.assistant_stream import model_round
 from services.clock import utcnow
@@ -188,11 +189,25 @@ class RunExecutor:
             await self._advance(run)
         except asyncio.CancelledError:
             raise
+        except UNAVAILABLE_ERRORS:
+            log.warning("run %s stopped: database unavailable", run_id, exc_info=True)
+            await self._fail_quietly(
+                run, ErrorCode.DATABASE_UNAVAILABLE, "The database was unavailable during the run."
+            )
         except Exception:
             log.exception("run %s failed unexpectedly", run_id)
-            await self._fail(run, "internal_error", "The run failed unexpectedly.")
+            await self._fail_quietly(run, ErrorCode.INTERNAL_ERROR, "The run failed unexpectedly.")
         finally:
             heartbeat.cancel()
+
+    async def _fail_quietly(self, run: Run, code: str, message: str) -> None:
+        """Fail a run after an error; if even that cannot be written, the sweeper ends it."""
+        try:
+            await self._fail(run, code, message)
+        except UNAVAILABLE_ERRORS:
+            # The lease is no longer renewed: once it lapses the sweeper marks the
+            # run interrupted, keeps its partial text and frees the session.
+            log.warning("could not record the end of run %s; the sweeper will", run.id)
 
     async def _acquire(self, run_id: UUID) -> Run | None:
         """Take the lease of a queued run holding its slot, or of a decided waiting run.
