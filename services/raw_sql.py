@@ -23,6 +23,7 @@ from uuid import UUID
 
 import aiosqlite
 from tortoise import connections
+from tortoise.exceptions import OperationalError
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
@@ -57,7 +58,10 @@ class SqliteReader:
     async def fetch(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Run one query in autocommit: a fresh snapshot of everything committed."""
         assert self._connection is not None, "SqliteReader.open() first"
-        rows = await self._connection.execute_fetchall(_for_sqlite(sql), params)
+        try:
+            rows = await self._connection.execute_fetchall(_for_sqlite(sql), params)
+        except sqlite3.OperationalError as exc:  # as Tortoise's own connection reports it
+            raise OperationalError(exc) from exc
         return [dict(row) for row in rows]
 
 

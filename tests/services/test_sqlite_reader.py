@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
+from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
 from models import ChatSession
 from services import Services
+from services.raw_sql import SqliteReader
 from tests.factories import make_session, make_user
 
 
@@ -42,3 +45,13 @@ async def test_a_session_read_completes_while_a_write_transaction_is_open(
         await writer
     response = await client.get(f"/api/v1/sessions/{session['id']}", headers=headers)
     assert response.json()["title"] == "uncommitted"
+
+
+async def test_the_reader_reports_errors_as_the_orm_connection_does(tmp_path: Path) -> None:
+    reader = SqliteReader(str(tmp_path / "unmigrated.db"), busy_timeout_ms=100)
+    await reader.open()
+    try:
+        with pytest.raises(OperationalError, match="no such table"):
+            await reader.fetch("SELECT id FROM chat_session WHERE id = $1", ["x"])
+    finally:
+        await reader.close()
