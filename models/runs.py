@@ -46,6 +46,8 @@ class Run(Model):
         indexes = (
             Index(fields=("status", "lease_expires_at"), name="idx_run_status_lease"),
             Index(fields=("session_id", "created_at"), name="idx_run_session_created"),
+            # The sweeper looks for recently ended runs (services/sweeper.py).
+            Index(fields=("status", "finished_at"), name="idx_run_status_finished"),
         )
 
     def __str__(self) -> str:

@@ -40,6 +40,14 @@ _ENDED_SQL = "SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({}) LIMIT 1
 )
 
 
+class RunAlreadyEnded(Exception):
+    """The run's log already has its terminal event; nothing more is appended."""
+
+    def __init__(self, run_id: UUID) -> None:
+        super().__init__(f"run {run_id} has already ended")
+        self.run_id = run_id
+
+
 @dataclass(frozen=True, slots=True)
 class TextCheckpoint:
     """A streaming message's text so far, stored with the event that carries its delta."""
@@ -68,12 +76,21 @@ async def append_events_in_transaction(
     drafts: Sequence[EventDraft],
 ) -> list[StoredEvent | BaseException]:
     """Append events inside the caller's transaction (publish them after its commit)."""
-    per_run: dict[UUID, list[int]] = defaultdict(list)
-    for index, draft in enumerate(drafts):
-        per_run[draft.run_id].append(index)
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
     ]
+    await _lock_runs({draft.run_id for draft in drafts})
+    # A run's log has at most one terminal event: a second end (say, the
+    # sweeper's repair racing a slow canceller) is refused, not logged.
+    ended = await _ended_runs({d.run_id for d in drafts if d.type in TERMINAL_EVENTS})
+    per_run: dict[UUID, list[int]] = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        if draft.type in TERMINAL_EVENTS:
+            if draft.run_id in ended:
+                outcomes[index] = RunAlreadyEnded(draft.run_id)
+                continue
+            ended.add(draft.run_id)
+        per_run[draft.run_id].append(index)
     counts = await _bump_event_counts(per_run)
     rows: list[RunEvent] = []
     now = utcnow()
@@ -109,16 +126,31 @@ async def _store_checkpoints(
         await Message.filter(id=message_id).update(content=content, updated_at=now)
 
 
-async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
+async def _lock_runs(run_ids: set[UUID]) -> None:
     # Lock in id order so concurrent batches over the same runs cannot deadlock
     # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers).
     if is_postgres():
         await (
-            Run.filter(id__in=list(per_run))
+            Run.filter(id__in=list(run_ids))
             .order_by("id")
             .select_for_update(no_key=True)
             .only("id")
         )
+
+
+async def _ended_runs(run_ids: set[UUID]) -> set[UUID]:
+    """Those of `run_ids` whose log already holds a terminal event."""
+    if not run_ids:
+        return set()
+    rows = await RunEvent.filter(run_id__in=list(run_ids), type__in=TERMINAL_EVENTS).values_list(
+        "run_id", flat=True
+    )
+    return {UUID(str(run_id)) for run_id in rows}
+
+
+async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
+    if not per_run:
+        return {}
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for run_id, members in per_run.items():
         by_increment[len(members)].append(run_id)

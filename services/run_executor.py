@@ -321,6 +321,19 @@ class RunExecutor:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
 
+    async def log_end(self, run: Run) -> int:
+        """Log the terminal event of an ended run whose end was never logged (1 if logged)."""
+        if run.status is RunStatus.FAILED:
+            code, _, message = str(run.error or "").partition(": ")
+            data = {**run_data(run), "code": code or "internal_error", "message": message}
+            drafts = [EventDraft(run.id, "error", data)]
+        else:
+            drafts = [EventDraft(run.id, "done", run_data(run))]
+        async with in_transaction():
+            stored = await append_events_in_transaction(drafts)
+        self.events.publish(stored)
+        return sum(isinstance(event, StoredEvent) for event in stored)
+
     async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
         """End a run this process drives: final status, session slot and lease freed."""
         won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(

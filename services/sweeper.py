@@ -3,6 +3,9 @@
 Runs at startup and then periodically, in every process (all its steps are
 conditional updates, so processes racing each other do no harm):
 - runs whose lease lapsed are interrupted and their sessions freed;
+- runs that ended without their terminal event in the log (the process
+  stopped between the two commits of a cancel or an interrupt) get it, so
+  their followers finish;
 - approvals past `expires_at` are expired (the run resumes with a rejection);
 - runs whose approval was decided, and queued runs holding their session's
   slot, are resumed here; waiting queued runs are promoted.
@@ -12,25 +15,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from uuid import UUID
 
 from tortoise.exceptions import BaseORMException
 
-from models import Approval, ApprovalStatus, Run, RunStatus
+from models import Approval, ApprovalStatus, Run, RunEvent, RunStatus
+from models.enums import TERMINAL_RUN_STATUSES
 from services.clock import utcnow
+from services.events import TERMINAL_EVENTS
 from services.hitl import HITLManager
 from services.run_executor import RunExecutor
 
 log = logging.getLogger("terrapin.sweeper")
 
 LAPSED_REASON = "The process driving the run stopped (its lease lapsed)."
+# Runs that ended longer ago than this are not looked at again (keeps each sweep
+# a short index range scan, however many runs the database holds).
+END_REPAIR_WINDOW = timedelta(days=1)
 
 
 class Sweeper:
     """Periodic repair of runs and approvals."""
 
     def __init__(
-        self, executor: RunExecutor, hitl: HITLManager, interval_seconds: float, is_sqlite: bool
+        self,
+        executor: RunExecutor,
+        hitl: HITLManager,
+        interval_seconds: float,
+        is_sqlite: bool,
+        lease_seconds: float,
     ) -> None:
         self._executor = executor
         self._hitl = hitl
@@ -38,7 +52,9 @@ class Sweeper:
         # SQLite serves a single server process: at startup nothing else can be driving a run.
         self._single_process = is_sqlite
         self._task: asyncio.Task[None] | None = None
-        self.actions = {"interrupted": 0, "expired": 0, "resumed": 0}
+        # Whoever ends a run logs its end within moments; only older gaps are repaired.
+        self._end_grace = timedelta(seconds=lease_seconds)
+        self.actions = {"interrupted": 0, "expired": 0, "resumed": 0, "ended": 0}
 
     async def start(self) -> None:
         """Sweep once now, then every interval in the background.
@@ -72,6 +88,7 @@ class Sweeper:
         for run_id in await self._lapsed_runs(startup):
             if await self._executor.interrupt(run_id, LAPSED_REASON):
                 self.actions["interrupted"] += 1
+        self.actions["ended"] += await self._log_missing_ends()
         self.actions["expired"] += await self._hitl.expire_due()
         for run_id in await self._resumable_runs():
             self._executor.schedule(run_id)
@@ -84,6 +101,26 @@ class Sweeper:
         if not (startup and self._single_process):
             query = query.filter(lease_expires_at__lt=utcnow())
         return [UUID(str(run_id)) for run_id in await query.values_list("id", flat=True)]
+
+    async def _log_missing_ends(self) -> int:
+        """Give ended runs whose log lacks its terminal event that event; return how many."""
+        now = utcnow()
+        runs = await Run.filter(
+            status__in=list(TERMINAL_RUN_STATUSES),
+            finished_at__gte=now - END_REPAIR_WINDOW,
+            finished_at__lt=now - self._end_grace,
+        )
+        if not runs:
+            return 0
+        logged = await RunEvent.filter(
+            run_id__in=[run.id for run in runs], type__in=TERMINAL_EVENTS
+        ).values_list("run_id", flat=True)
+        ended = {str(run_id) for run_id in logged}
+        repaired = 0
+        for run in runs:
+            if str(run.id) not in ended:
+                repaired += await self._executor.log_end(run)
+        return repaired
 
     async def _resumable_runs(self) -> list[UUID]:
         """Waiting runs with no pending approval, and slot-holding queued runs nobody drives."""
