@@ -24,7 +24,8 @@ from project.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.notifier import notify_in_transaction
-from services.raw_sql import fetch_rows, is_postgres, json_value
+from services.raw_sql import fetch_rows, json_value
+from services.row_locks import lock_in_id_order
 from services.stream_hub import StoredEvent, StreamHub
 
 log = logging.getLogger("terrapin.events")
@@ -79,7 +80,7 @@ async def append_events_in_transaction(
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
     ]
-    await _lock_runs({draft.run_id for draft in drafts})
+    await lock_in_id_order(Run, {draft.run_id for draft in drafts})
     # A run's log has at most one terminal event: a second end (say, the
     # sweeper's repair racing a slow canceller) is refused, not logged.
     ended = await _ended_runs({d.run_id for d in drafts if d.type in TERMINAL_EVENTS})
@@ -124,18 +125,6 @@ async def _store_checkpoints(
     now = utcnow()
     for message_id, content in latest.items():
         await Message.filter(id=message_id).update(content=content, updated_at=now)
-
-
-async def _lock_runs(run_ids: set[UUID]) -> None:
-    # Lock in id order so concurrent batches over the same runs cannot deadlock
-    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers).
-    if is_postgres():
-        await (
-            Run.filter(id__in=list(run_ids))
-            .order_by("id")
-            .select_for_update(no_key=True)
-            .only("id")
-        )
 
 
 async def _ended_runs(run_ids: set[UUID]) -> set[UUID]:

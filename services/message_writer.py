@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 from models import ChatSession, Message, MessageRole, MessageStatus
 from project.errors import Conflict, ErrorCode, session_not_found
 from services.clock import utcnow
-from services.raw_sql import is_postgres
+from services.row_locks import lock_in_id_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,16 +178,7 @@ async def _insert(
 
 async def _bump_counters(per_session: dict[UUID, list[int]], now: Any) -> dict[UUID, int]:
     """Add each session's new-message count; return the counts after the bump."""
-    # Lock the rows in id order first: two processes bumping overlapping sets of
-    # sessions then queue behind each other instead of deadlocking. SQLite has no
-    # row locks (its BEGIN IMMEDIATE already serialises writers): skip the query.
-    if is_postgres():
-        await (
-            ChatSession.filter(id__in=list(per_session))
-            .order_by("id")
-            .select_for_update(no_key=True)
-            .only("id")
-        )
+    await lock_in_id_order(ChatSession, per_session)
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for session_id, members in per_session.items():
         by_increment[len(members)].append(session_id)
