@@ -15,6 +15,7 @@ from services.agent_bridge import history_window
 from services.clock import utcnow
 from services.events import EventDraft, EventLog, TextCheckpoint, append_events_in_transaction
 from services.message_writer import AppendRequest, MessageDraft, append_in_transaction
+from services.row_locks import lock_in_id_order
 from services.run_steps import append_message
 from services.serializers import message_data
 
@@ -86,6 +87,8 @@ class AssistantStream:
         """
         drafts: list[EventDraft] = []
         async with in_transaction():
+            # The run row first, as the event writer locks it before the message.
+            await lock_in_id_order(Run, [self._run.id])
             if self._message is None:
                 message = await self._append_final(final)
             else:

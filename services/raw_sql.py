@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -88,11 +89,19 @@ async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
         return list(await conn.execute_query_dict(sql, list(params)))
-    # SQLite stores UUIDs as text.
-    values = [str(value) if isinstance(value, UUID) else value for value in params]
+    values = [_sqlite_value(value) for value in params]
     if _reader is not None:
         return await _reader.fetch(sql, values)
     return list(await conn.execute_query_dict(_for_sqlite(sql), values))
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A parameter as SQLite stores it: UUIDs and timestamps are text (as Tortoise writes them)."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return value
 
 
 def json_value(value: Any) -> Any:

@@ -39,6 +39,7 @@ from services.clock import utcnow
 from services.context import AgentContextManager
 from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
+from services.row_locks import lock_in_id_order
 from services.run_steps import (
     announce_approval,
     close_streaming_messages,
@@ -137,14 +138,7 @@ class RunExecutor:
         await self.stop_local(run_id)
         if not won:
             return False
-        async with in_transaction():
-            await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-            await mark_started_calls_in_doubt(run_id)
-            run = await Run.get(id=run_id)
-            stored = await append_events_in_transaction(
-                [EventDraft(run_id, "done", run_data(run, RunStatus.INTERRUPTED))]
-            )
-        self.events.publish(stored)
+        run = await self.log_end(run_id)
         await self.promote(run.session_id)  # type: ignore[attr-defined]
         return True
 
@@ -204,10 +198,12 @@ class RunExecutor:
         """Fail a run after an error; if even that cannot be written, the sweeper ends it."""
         try:
             await self._fail(run, code, message)
-        except UNAVAILABLE_ERRORS:
+        except Exception:
             # The lease is no longer renewed: once it lapses the sweeper marks the
             # run interrupted, keeps its partial text and frees the session.
-            log.warning("could not record the end of run %s; the sweeper will", run.id)
+            log.warning(
+                "could not record the end of run %s; the sweeper will", run.id, exc_info=True
+            )
 
     async def _acquire(self, run_id: UUID) -> Run | None:
         """Take the lease of a queued run holding its slot, or of a decided waiting run.
@@ -321,18 +317,30 @@ class RunExecutor:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
 
-    async def log_end(self, run: Run) -> int:
-        """Log the terminal event of an ended run whose end was never logged (1 if logged)."""
-        if run.status is RunStatus.FAILED:
-            code, _, message = str(run.error or "").partition(": ")
-            data = {**run_data(run), "code": code or "internal_error", "message": message}
-            drafts = [EventDraft(run.id, "error", data)]
-        else:
-            drafts = [EventDraft(run.id, "done", run_data(run))]
+    async def log_end(self, run_id: UUID) -> Run:
+        """Tidy up a stopped run and log its terminal event, in one transaction.
+
+        For runs whose status was set first and whose local task was stopped
+        after (cancel, interrupt), and for the sweeper's repair of an end that
+        was never logged. Idempotent: a log that already ended stays as it is.
+        """
+        assert self.hitl is not None
         async with in_transaction():
-            stored = await append_events_in_transaction(drafts)
+            # The run row first, as every writer of a run's events locks it:
+            # locking a message first could deadlock with the event writer.
+            await lock_in_id_order(Run, [run_id])
+            run = await Run.get(id=run_id)
+            if run.status is RunStatus.CANCELLED:
+                await close_streaming_messages(run_id, MessageStatus.CANCELLED)
+                await self.hitl.cancel_for_run(run_id)
+            elif run.status is RunStatus.INTERRUPTED:
+                await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
+                await mark_started_calls_in_doubt(run_id)
+            elif run.status is RunStatus.FAILED:
+                await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
+            stored = await append_events_in_transaction([_end_event(run)])
         self.events.publish(stored)
-        return sum(isinstance(event, StoredEvent) for event in stored)
+        return run
 
     async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
         """End a run this process drives: final status, session slot and lease freed."""
@@ -354,3 +362,12 @@ class RunExecutor:
         if not won:
             return []
         return await append_events_in_transaction([EventDraft(run.id, type_, data)])
+
+
+def _end_event(run: Run) -> EventDraft:
+    """The terminal event of an ended run: `error` (code and message) if it failed, else `done`."""
+    if run.status is RunStatus.FAILED:
+        code, _, message = str(run.error or "").partition(": ")
+        data = {**run_data(run), "code": code or "internal_error", "message": message}
+        return EventDraft(run.id, "error", data)
+    return EventDraft(run.id, "done", run_data(run))

@@ -12,7 +12,6 @@ from models import (
     ChatSession,
     Message,
     MessageRole,
-    MessageStatus,
     Run,
     RunStatus,
     SessionStatus,
@@ -23,7 +22,6 @@ from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, MessageDraft, append_in_transaction, replay
 from services.run_executor import RunExecutor
-from services.run_steps import close_streaming_messages
 from services.serializers import message_data, run_data
 from services.sessions import SessionManager
 from services.stream_hub import StoredEvent
@@ -107,14 +105,7 @@ class RunManager:
                 data={"run_status": str(current.status)},
             )
         await self._executor.stop_local(run.id)  # before the end is logged: no event after it
-        async with in_transaction():
-            await close_streaming_messages(run.id, MessageStatus.CANCELLED)
-            await self._hitl.cancel_for_run(run.id)
-            cancelled = await Run.get(id=run.id)
-            stored = await append_events_in_transaction(
-                [EventDraft(run.id, "done", run_data(cancelled))]
-            )
-        self._events.publish(stored)
+        cancelled = await self._executor.log_end(run.id)
         await self._executor.promote(cancelled.session_id)  # type: ignore[attr-defined]
         return cancelled
 

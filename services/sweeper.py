@@ -20,11 +20,10 @@ from uuid import UUID
 
 from tortoise.exceptions import BaseORMException
 
-from models import Approval, ApprovalStatus, Run, RunEvent, RunStatus
-from models.enums import TERMINAL_RUN_STATUSES
+from models import Approval, ApprovalStatus, Run, RunStatus
 from services.clock import utcnow
-from services.events import TERMINAL_EVENTS
 from services.hitl import HITLManager
+from services.raw_sql import fetch_rows
 from services.run_executor import RunExecutor
 
 log = logging.getLogger("terrapin.sweeper")
@@ -33,6 +32,15 @@ LAPSED_REASON = "The process driving the run stopped (its lease lapsed)."
 # Runs that ended longer ago than this are not looked at again (keeps each sweep
 # a short index range scan, however many runs the database holds).
 END_REPAIR_WINDOW = timedelta(days=1)
+END_REPAIR_BATCH = 100
+# Only cancel and interrupt log a run's end in a second commit (completing and
+# failing are one transaction), so only those can have lost it.
+_UNLOGGED_ENDS_SQL = (
+    "SELECT r.id FROM run r WHERE r.status IN ('cancelled', 'interrupted') "
+    "AND r.finished_at >= $1 AND r.finished_at < $2 AND NOT EXISTS ("
+    "SELECT 1 FROM run_event e WHERE e.run_id = r.id AND e.type IN ('done', 'error')) "
+    "LIMIT $3"
+)
 
 
 class Sweeper:
@@ -52,8 +60,9 @@ class Sweeper:
         # SQLite serves a single server process: at startup nothing else can be driving a run.
         self._single_process = is_sqlite
         self._task: asyncio.Task[None] | None = None
-        # Whoever ends a run logs its end within moments; only older gaps are repaired.
-        self._end_grace = timedelta(seconds=lease_seconds)
+        # Whoever ends a run logs its end within moments (after stopping its task,
+        # which may take up to 10 s); only older gaps are repaired.
+        self._end_grace = timedelta(seconds=max(lease_seconds, 60))
         self.actions = {"interrupted": 0, "expired": 0, "resumed": 0, "ended": 0}
 
     async def start(self) -> None:
@@ -103,24 +112,14 @@ class Sweeper:
         return [UUID(str(run_id)) for run_id in await query.values_list("id", flat=True)]
 
     async def _log_missing_ends(self) -> int:
-        """Give ended runs whose log lacks its terminal event that event; return how many."""
+        """Log the end of cancelled or interrupted runs whose end was never logged."""
         now = utcnow()
-        runs = await Run.filter(
-            status__in=list(TERMINAL_RUN_STATUSES),
-            finished_at__gte=now - END_REPAIR_WINDOW,
-            finished_at__lt=now - self._end_grace,
+        rows = await fetch_rows(
+            _UNLOGGED_ENDS_SQL, now - END_REPAIR_WINDOW, now - self._end_grace, END_REPAIR_BATCH
         )
-        if not runs:
-            return 0
-        logged = await RunEvent.filter(
-            run_id__in=[run.id for run in runs], type__in=TERMINAL_EVENTS
-        ).values_list("run_id", flat=True)
-        ended = {str(run_id) for run_id in logged}
-        repaired = 0
-        for run in runs:
-            if str(run.id) not in ended:
-                repaired += await self._executor.log_end(run)
-        return repaired
+        for row in rows:
+            await self._executor.log_end(UUID(str(row["id"])))
+        return len(rows)
 
     async def _resumable_runs(self) -> list[UUID]:
         """Waiting runs with no pending approval, and slot-holding queued runs nobody drives."""

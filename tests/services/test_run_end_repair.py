@@ -7,7 +7,7 @@ from uuid import UUID
 
 import httpx
 
-from models import Run, RunEvent, RunStatus
+from models import Message, MessageRole, MessageStatus, Run, RunEvent, RunStatus
 from services import Services
 from services.clock import utcnow
 from services.events import EventDraft, RunAlreadyEnded, write_events
@@ -58,17 +58,32 @@ async def test_the_sweeper_logs_the_end_of_a_run_whose_end_was_never_logged(
     assert services.sweeper.actions["ended"] == 1
 
 
-async def test_a_failed_run_gets_an_error_event_with_its_code(
+async def test_the_repair_also_tidies_up_what_the_lost_commit_would_have(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    run_id = await _finished_run(client, services)
+    await RunEvent.filter(run_id=run_id, type="done").delete()
+    message = await Message.filter(run_id=run_id, role=MessageRole.ASSISTANT).first()
+    assert message is not None
+    await Message.filter(id=message.id).update(status=MessageStatus.STREAMING)
+    await Run.filter(id=run_id).update(
+        status=RunStatus.INTERRUPTED, finished_at=utcnow() - timedelta(minutes=5)
+    )
+    await services.sweeper.sweep()
+    assert (await Message.get(id=message.id)).status is MessageStatus.INTERRUPTED
+    done = await RunEvent.get(run_id=run_id, type="done")
+    assert done.data["status"] == "interrupted"
+
+
+async def test_a_failed_run_ends_with_an_error_event_carrying_its_code(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     run_id = await _finished_run(client, services)
     await RunEvent.filter(run_id=run_id, type="done").delete()
     await Run.filter(id=run_id).update(
-        status=RunStatus.FAILED,
-        error="provider_timeout: The model did not answer in time",
-        finished_at=utcnow() - timedelta(minutes=5),
+        status=RunStatus.FAILED, error="provider_timeout: The model did not answer in time"
     )
-    await services.sweeper.sweep()
+    await services.executor.log_end(run_id)
     error = await RunEvent.get(run_id=run_id, type="error")
     assert error.data["code"] == "provider_timeout"
     assert error.data["message"] == "The model did not answer in time"
