@@ -35,9 +35,9 @@ makemigrations: $(STAMP)  ## generate a two-dialect migration: make makemigratio
 migrations-check: $(STAMP)  ## fail if models and migrations disagree, or up/down/up fails
 	$(BIN)/python -m pytest -q tests/migrations
 
+# Tests marked `serial` measure wall-clock time: they run alone, after the parallel suite.
 test: $(STAMP)  ## the whole suite: SQLite, and PostgreSQL when reachable (mandatory with CI=true)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" --cov --cov-report=
-	# Wall-clock sensitive tests run alone, so the parallel workers cannot slow them down.
 	$(BIN)/python -m pytest -m serial --cov --cov-append --cov-report=term --cov-fail-under=85
 
 lint: $(STAMP)  ## ruff and mypy
