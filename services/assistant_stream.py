@@ -14,9 +14,9 @@ from models import Message, MessageRole, MessageStatus, Run
 from services.agent_bridge import history_window
 from services.clock import utcnow
 from services.events import EventDraft, EventLog, TextCheckpoint, append_events_in_transaction
-from services.message_writer import AppendRequest, MessageDraft, append_in_transaction
+from services.message_writer import MessageDraft
 from services.row_locks import lock_in_id_order
-from services.run_steps import append_message
+from services.run_steps import append_message, append_message_in_transaction
 from services.serializers import message_data
 
 
@@ -63,14 +63,18 @@ class AssistantStream:
         """Emit buffered text as one delta, committed with the message's content so far."""
         if self._message is None or not self._pending:
             return
-        chunk, self._pending = "".join(self._pending), []
         self._last_flush = time.monotonic()
         await self._events.emit(
             self._run.id,
             "delta",
-            {"message_id": str(self._message.id), "text": chunk},
+            self._take_pending(self._message),
             TextCheckpoint(self._message.id, "".join(self._text)),
         )
+
+    def _take_pending(self, message: Message) -> dict[str, str]:
+        """The buffered text as a `delta` payload; the buffer is emptied."""
+        chunk, self._pending = "".join(self._pending), []
+        return {"message_id": str(message.id), "text": chunk}
 
     async def checkpoint(self) -> None:
         """Store the text so far (status stays `streaming`)."""
@@ -93,8 +97,7 @@ class AssistantStream:
                 message = await self._append_final(final)
             else:
                 if self._pending:
-                    chunk, self._pending = "".join(self._pending), []
-                    data = {"message_id": str(self._message.id), "text": chunk}
+                    data = self._take_pending(self._message)
                     drafts.append(EventDraft(self._run.id, "delta", data))
                 await Message.filter(id=self._message.id).update(
                     content=final.content,
@@ -111,7 +114,7 @@ class AssistantStream:
 
     async def _append_final(self, final: AssistantMessage) -> Message:
         """Append an assistant message that streamed no text (inside the caller's transaction)."""
-        request = AppendRequest(
+        return await append_message_in_transaction(
             self._run.session_id,  # type: ignore[attr-defined]
             MessageDraft(
                 role=MessageRole.ASSISTANT,
@@ -120,10 +123,6 @@ class AssistantStream:
                 run_id=self._run.id,
             ),
         )
-        outcome = (await append_in_transaction([request]))[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome.message
 
     @property
     def message_id(self) -> UUID | None:

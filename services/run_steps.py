@@ -43,7 +43,12 @@ IN_DOUBT_MESSAGE = (
 async def append_message(session_id: UUID, draft: MessageDraft) -> Message:
     """Append one message in its own transaction and return it."""
     async with in_transaction():
-        outcome = (await append_in_transaction([AppendRequest(session_id, draft)]))[0]
+        return await append_message_in_transaction(session_id, draft)
+
+
+async def append_message_in_transaction(session_id: UUID, draft: MessageDraft) -> Message:
+    """Append one message inside the caller's transaction and return it."""
+    outcome = (await append_in_transaction([AppendRequest(session_id, draft)]))[0]
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome.message
