@@ -15,7 +15,6 @@ import logging
 import uuid
 from datetime import timedelta
 from enum import Enum
-from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
@@ -49,7 +48,6 @@ from services.run_steps import (
     settle_tool_call,
 )
 from services.serializers import run_data
-from services.stream_hub import StoredEvent
 
 log = logging.getLogger("terrapin.runs")
 
@@ -301,18 +299,20 @@ class RunExecutor:
         # two commits would leave a finished run whose followers wait forever.
         async with in_transaction():
             won = await self._release(run, RunStatus.COMPLETED)
-            stored = await self._log_end(won, run, "done", run_data(run, RunStatus.COMPLETED))
+            end = _end_event(run, RunStatus.COMPLETED)
+            stored = await append_events_in_transaction([end]) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
 
     async def _fail(self, run: Run, code: str, message: str) -> None:
-        data = {**run_data(run, RunStatus.FAILED), "code": code, "message": message}
+        error = f"{code}: {message}"
         async with in_transaction():
-            won = await self._release(run, RunStatus.FAILED, error=f"{code}: {message}")
+            won = await self._release(run, RunStatus.FAILED, error=error)
             if won:
                 await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
-            stored = await self._log_end(won, run, "error", data)
+            end = _end_event(run, RunStatus.FAILED, error)
+            stored = await append_events_in_transaction([end]) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -338,7 +338,7 @@ class RunExecutor:
                 await mark_started_calls_in_doubt(run_id)
             elif run.status is RunStatus.FAILED:
                 await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-            stored = await append_events_in_transaction([_end_event(run)])
+            stored = await append_events_in_transaction([_end_event(run, run.status, run.error)])
         self.events.publish(stored)
         return run
 
@@ -354,20 +354,12 @@ class RunExecutor:
         )
         return bool(won)
 
-    @staticmethod
-    async def _log_end(
-        won: bool, run: Run, type_: str, data: dict[str, Any]
-    ) -> list[StoredEvent | BaseException]:
-        """Append the terminal event inside the caller's transaction (when the run ended here)."""
-        if not won:
-            return []
-        return await append_events_in_transaction([EventDraft(run.id, type_, data)])
 
-
-def _end_event(run: Run) -> EventDraft:
-    """The terminal event of an ended run: `error` (code and message) if it failed, else `done`."""
-    if run.status is RunStatus.FAILED:
-        code, _, message = str(run.error or "").partition(": ")
-        data = {**run_data(run), "code": code or "internal_error", "message": message}
+def _end_event(run: Run, status: RunStatus, error: str | None = None) -> EventDraft:
+    """A run's terminal event: `error` (code and message) if it failed, else `done`."""
+    # `error` reads "code: message", as `_fail` stores it in the run row.
+    if status is RunStatus.FAILED:
+        code, _, message = str(error or "").partition(": ")
+        data = {**run_data(run, status), "code": code or "internal_error", "message": message}
         return EventDraft(run.id, "error", data)
-    return EventDraft(run.id, "done", run_data(run))
+    return EventDraft(run.id, "done", run_data(run, status))
