@@ -36,8 +36,10 @@ REPLAY_PAGE = 500
 _EVENTS_AFTER_SQL = (
     "SELECT seq, type, data FROM run_event WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 )
-_ENDED_SQL = "SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({}) LIMIT 1".format(
-    ", ".join(f"'{event_type}'" for event_type in sorted(TERMINAL_EVENTS))
+# The terminal event types as an SQL list, for hand-written queries.
+TERMINAL_EVENTS_SQL = ", ".join(f"'{event_type}'" for event_type in sorted(TERMINAL_EVENTS))
+_ENDED_SQL = (
+    f"SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({TERMINAL_EVENTS_SQL}) LIMIT 1"
 )
 
 

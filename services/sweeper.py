@@ -22,6 +22,7 @@ from tortoise.exceptions import BaseORMException
 
 from models import Approval, ApprovalStatus, Run, RunStatus
 from services.clock import utcnow
+from services.events import TERMINAL_EVENTS_SQL
 from services.hitl import HITLManager
 from services.raw_sql import fetch_rows
 from services.run_executor import RunExecutor
@@ -36,9 +37,10 @@ END_REPAIR_BATCH = 100
 # Only cancel and interrupt log a run's end in a second commit (completing and
 # failing are one transaction), so only those can have lost it.
 _UNLOGGED_ENDS_SQL = (
-    "SELECT r.id FROM run r WHERE r.status IN ('cancelled', 'interrupted') "
+    "SELECT r.id FROM run r "
+    f"WHERE r.status IN ('{RunStatus.CANCELLED}', '{RunStatus.INTERRUPTED}') "
     "AND r.finished_at >= $1 AND r.finished_at < $2 AND NOT EXISTS ("
-    "SELECT 1 FROM run_event e WHERE e.run_id = r.id AND e.type IN ('done', 'error')) "
+    f"SELECT 1 FROM run_event e WHERE e.run_id = r.id AND e.type IN ({TERMINAL_EVENTS_SQL})) "
     "LIMIT $3"
 )
 
