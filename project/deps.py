@@ -8,13 +8,14 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from models import Approval, ChatSession, Run
+from models import Approval, Run
 from project.errors import Unauthorized
 from project.settings import Settings
 from services import AgentContextManager, Caller, Services, SessionManager, UserService
 from services.events import EventLog
 from services.hitl import HITLManager
 from services.runs import RunManager
+from services.session_records import SessionRecord
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
 
@@ -80,18 +81,18 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 async def get_readable_session(
     session_id: UUID, caller: CallerDep, request: Request
-) -> ChatSession:
+) -> SessionRecord:
     """Load a session the caller may read."""
     return await _services(request).sessions.get(caller, session_id)
 
 
-async def get_owned_session(session_id: UUID, caller: CallerDep, request: Request) -> ChatSession:
+async def get_owned_session(session_id: UUID, caller: CallerDep, request: Request) -> SessionRecord:
     """Load a session the caller owns (may change)."""
     return await _services(request).sessions.get(caller, session_id, write=True)
 
 
-ReadableSessionDep = Annotated[ChatSession, Depends(get_readable_session)]
-OwnedSessionDep = Annotated[ChatSession, Depends(get_owned_session)]
+ReadableSessionDep = Annotated[SessionRecord, Depends(get_readable_session)]
+OwnedSessionDep = Annotated[SessionRecord, Depends(get_owned_session)]
 
 
 async def get_run_manager(services: ServicesDep) -> RunManager:

@@ -9,7 +9,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models import (
-    ChatSession,
     Message,
     MessageRole,
     Run,
@@ -23,6 +22,7 @@ from services.hitl import HITLManager
 from services.message_writer import AppendRequest, MessageDraft, append_in_transaction, replay
 from services.run_executor import RunExecutor
 from services.serializers import message_data, run_data
+from services.session_records import SessionRef
 from services.sessions import SessionManager
 from services.stream_hub import StoredEvent
 from services.users import Caller
@@ -111,7 +111,7 @@ class RunManager:
 
     async def _session_for(
         self, caller: Caller, session_id: UUID | None, message: str, agent: str | None
-    ) -> ChatSession:
+    ) -> SessionRef:
         if session_id is None:
             title = message.strip().splitlines()[0][:80] if message.strip() else ""
             return await self._sessions.create(
@@ -122,7 +122,7 @@ class RunManager:
             raise Conflict("The session is archived.", code=ErrorCode.SESSION_ARCHIVED)
         return session
 
-    async def _replay(self, session: ChatSession, draft: MessageDraft) -> Run | None:
+    async def _replay(self, session: SessionRef, draft: MessageDraft) -> Run | None:
         """A retried request (same client_message_id) gets the run it started."""
         earlier = await Message.get_or_none(
             session_id=session.id, client_message_id=draft.client_message_id
@@ -141,7 +141,7 @@ class RunManager:
         return await Run.get(id=run_id)
 
     async def _create(
-        self, session: ChatSession, draft: MessageDraft, on_busy: OnBusy
+        self, session: SessionRef, draft: MessageDraft, on_busy: OnBusy
     ) -> tuple[Run, list[StoredEvent]]:
         """Insert the run (taking the session's slot when rejecting) and its first events."""
         take_slot = on_busy is OnBusy.REJECT

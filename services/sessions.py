@@ -15,15 +15,12 @@ from services.message_reads import MessageRow, read_page
 from services.message_writer import AppendRequest, AppendResult, MessageDraft
 from services.pagination import Page, newest_first, parse_seq_cursor, seq_cursor
 from services.raw_sql import fetch_rows
+from services.session_records import SESSION_COLUMNS, SessionRecord, SessionRef
 from services.users import Caller
 
 # Every session route loads its session first, so that lookup is hand-written
-# SQL (services/raw_sql.py); the row becomes a model exactly as the ORM's own
-# reads build one.
-_SESSION_SQL = (
-    "SELECT id, owner_id, title, agent, status, metadata, message_count, created_at, "
-    "updated_at, last_message_at FROM chat_session WHERE id = $1"
-)
+# SQL (services/raw_sql.py) and its row becomes a SessionRecord, not a model.
+_SESSION_SQL = f"SELECT {SESSION_COLUMNS} FROM chat_session WHERE id = $1"
 _OWNED_SESSION_SQL = _SESSION_SQL + " AND owner_id = $2"
 
 
@@ -33,7 +30,7 @@ class SessionManager:
     def __init__(self, writer: GroupCommitter[AppendRequest, AppendResult]) -> None:
         self._writer = writer
 
-    async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
+    async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> SessionRecord:
         """Load one session, or raise the same 404 for unknown and foreign ids."""
         if caller.sees_all(write=write):
             rows = await fetch_rows(_SESSION_SQL, session_id)
@@ -41,7 +38,7 @@ class SessionManager:
             rows = await fetch_rows(_OWNED_SESSION_SQL, session_id, caller.user_id)
         if not rows:
             raise session_not_found()
-        return ChatSession._init_from_db(**rows[0])
+        return SessionRecord.from_row(rows[0])
 
     async def create(
         self, caller: Caller, *, title: str, agent: str, metadata: dict[str, Any]
@@ -63,17 +60,17 @@ class SessionManager:
             query = query.filter(status=status)
         return await newest_first(query, "updated_at", limit, cursor)
 
-    async def update(self, session: ChatSession, changes: dict[str, Any]) -> ChatSession:
+    async def update(self, session: SessionRef, changes: dict[str, Any]) -> ChatSession:
         """Apply a partial update (title, metadata, status)."""
         if changes:
             await ChatSession.filter(id=session.id).update(**changes, updated_at=utcnow())
         return await ChatSession.get(id=session.id)
 
-    async def delete(self, session: ChatSession) -> None:
+    async def delete(self, session: SessionRef) -> None:
         """Delete a session; messages, context, runs and approvals cascade."""
         await ChatSession.filter(id=session.id).delete()
 
-    async def append(self, session: ChatSession, draft: MessageDraft) -> AppendResult:
+    async def append(self, session: SessionRef, draft: MessageDraft) -> AppendResult:
         """Append a message durably; returns once its batch has committed."""
         if session.status is SessionStatus.ARCHIVED:
             raise Conflict("The session is archived.", code=ErrorCode.SESSION_ARCHIVED)
@@ -81,7 +78,7 @@ class SessionManager:
 
     async def messages(
         self,
-        session: ChatSession,
+        session: SessionRef,
         *,
         limit: int,
         after_seq: int | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from models import ApiToken, User
 from project.errors import Conflict, ErrorCode, NotFound, Unauthorized
 from services.clock import utcnow
-from services.raw_sql import fetch_rows
+from services.raw_sql import datetime_value, fetch_rows
 
 M = TypeVar("M", bound=Model)
 
@@ -75,14 +75,6 @@ async def _token_row(token_hash: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _as_datetime(value: Any) -> datetime | None:
-    """Read a timestamp column (SQLite returns ISO text, PostgreSQL a datetime)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class UserService:
     """Create users and tokens, and resolve bearer tokens to callers."""
 
@@ -124,7 +116,7 @@ class UserService:
         if row is None or row["revoked_at"] is not None:
             raise Unauthorized("Unknown or revoked token.")
         now = utcnow()
-        last_used = _as_datetime(row["last_used_at"])
+        last_used = datetime_value(row["last_used_at"])
         if last_used is None or now - last_used > LAST_USED_RESOLUTION:
             await ApiToken.filter(id=row["id"]).update(last_used_at=now)
         return Caller(
