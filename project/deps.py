@@ -22,9 +22,9 @@ _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`"
 # Every dependency is `async def`, even those that never await: FastAPI runs a
 # plain `def` dependency in its threadpool, one thread hop each per request
 # (benchmarks/README.md: a GET went from 4.2 ms to 2.6 ms in-process).
-# The ones every request solves (caller, session) reach the managers through
-# the request state rather than through further dependencies: each level of
-# the dependency graph costs FastAPI work on every request.
+# Each one reaches the managers through the request state rather than through
+# a shared "services" dependency: every node of the dependency graph costs
+# FastAPI work on every request (routing, parameter and cache-key handling).
 
 
 def _services(request: Request) -> Services:
@@ -32,32 +32,24 @@ def _services(request: Request) -> Services:
     return services
 
 
-async def get_services(request: Request) -> Services:
-    """Return the managers the lifespan built."""
-    return _services(request)
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-async def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the process settings."""
-    return services.settings
+    return _services(request).settings
 
 
-async def get_user_service(services: ServicesDep) -> UserService:
+async def get_user_service(request: Request) -> UserService:
     """Return the user/token service."""
-    return services.users
+    return _services(request).users
 
 
-async def get_session_manager(services: ServicesDep) -> SessionManager:
+async def get_session_manager(request: Request) -> SessionManager:
     """Return the SessionManager."""
-    return services.sessions
+    return _services(request).sessions
 
 
-async def get_context_manager(services: ServicesDep) -> AgentContextManager:
+async def get_context_manager(request: Request) -> AgentContextManager:
     """Return the AgentContextManager."""
-    return services.contexts
+    return _services(request).contexts
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -95,19 +87,19 @@ ReadableSessionDep = Annotated[SessionRecord, Depends(get_readable_session)]
 OwnedSessionDep = Annotated[SessionRecord, Depends(get_owned_session)]
 
 
-async def get_run_manager(services: ServicesDep) -> RunManager:
+async def get_run_manager(request: Request) -> RunManager:
     """Return the RunManager."""
-    return services.runs
+    return _services(request).runs
 
 
-async def get_hitl_manager(services: ServicesDep) -> HITLManager:
+async def get_hitl_manager(request: Request) -> HITLManager:
     """Return the HITLManager."""
-    return services.hitl
+    return _services(request).hitl
 
 
-async def get_event_log(services: ServicesDep) -> EventLog:
+async def get_event_log(request: Request) -> EventLog:
     """Return the durable event log."""
-    return services.events
+    return _services(request).events
 
 
 RunManagerDep = Annotated[RunManager, Depends(get_run_manager)]
