@@ -191,6 +191,8 @@ def route_template(scope: Scope) -> str:
 def _log_access(scope: Scope, status: int, started: float, request_id: str) -> str:
     """Log one line for the request; return its route template."""
     template = route_template(scope)
+    if not access_log.isEnabledFor(logging.INFO):
+        return template  # spare building the record's fields on every request
     access_log.info(
         "%s %s %s %.1fms",
         scope["method"],
