@@ -4,6 +4,14 @@ asyncpg's pool waits forever when every connection is busy and Tortoise calls
 `pool.acquire()` without a timeout; a wedged pool would then hang requests
 silently. This backend hands Tortoise a pool whose `acquire()` gives up after
 `acquire_timeout` seconds with `TimeoutError`, which the API reports as 503.
+
+It also releases connections without asyncpg's reset query. By default every
+release sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+ALL;`: one more round trip for each query made outside a transaction, twice
+the round trips of a request. Terrapin leaves no session state on a pooled
+connection (no SET, LISTEN, advisory lock or cursor: the LISTEN of
+services/notifier.py has a connection of its own), so there is nothing to
+reset; asyncpg still rolls back a transaction left open and drops listeners.
 """
 
 from __future__ import annotations
@@ -43,8 +51,12 @@ class TimedAcquireClient(AsyncpgDBClient):
 
     async def create_pool(self, **kwargs: Any) -> Any:
         """Create the asyncpg pool and wrap it with the acquire timeout."""
-        pool = await super().create_pool(**kwargs)
+        pool = await super().create_pool(reset=keep_session_state, **kwargs)
         return TimedAcquirePool(pool, self.acquire_timeout)
+
+
+async def keep_session_state(connection: asyncpg.Connection) -> None:
+    """Release a pooled connection without a reset query (see the module docstring)."""
 
 
 client_class = TimedAcquireClient

@@ -22,6 +22,8 @@ import aiosqlite
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request, status
 
+from project.pg_backend import keep_session_state
+
 AUTH_SQL = (
     'SELECT u.id FROM api_token t JOIN "user" u ON u.id = t.user_id '
     "WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
@@ -123,7 +125,11 @@ class PostgresStore:
 
     async def open(self, url: str) -> None:
         dsn = url.replace("postgres://", "postgresql://", 1)
-        self.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+        # Released without asyncpg's reset query, as Terrapin's pool is
+        # (project/pg_backend.py): one round trip per query, not two.
+        self.pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=10, reset=keep_session_state
+        )
 
     async def close(self) -> None:
         await self.pool.close()
