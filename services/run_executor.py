@@ -18,7 +18,6 @@ from enum import Enum
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from agent import AgentRunner
@@ -39,6 +38,7 @@ from services.context import AgentContextManager
 from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
 from services.row_locks import lock_in_id_order
+from services.run_rows import acquire_lease, oldest_waiting_run, release_run
 from services.run_steps import (
     announce_approval,
     close_streaming_messages,
@@ -142,23 +142,17 @@ class RunExecutor:
 
     async def promote(self, session_id: UUID) -> None:
         """Give a free session's slot to its oldest waiting queued run."""
-        waiting = (
-            await Run.filter(
-                session_id=session_id, status=RunStatus.QUEUED, active_session_id__isnull=True
-            )
-            .order_by("created_at", "id")
-            .first()
-        )
+        waiting = await oldest_waiting_run(session_id)
         if waiting is None:
             return
         try:
             won = await Run.filter(
-                id=waiting.id, status=RunStatus.QUEUED, active_session_id__isnull=True
+                id=waiting, status=RunStatus.QUEUED, active_session_id__isnull=True
             ).update(active_session_id=session_id)
         except IntegrityError:
             return  # another run holds the session; it promotes when it ends
         if won:
-            self.schedule(waiting.id)
+            self.schedule(waiting)
 
     async def _drive(self, run_id: UUID) -> None:
         # Admission control: past `max_concurrent_runs` a run waits here, still
@@ -209,22 +203,9 @@ class RunExecutor:
         A run still waiting for a decision stays parked (a spurious wake-up must not
         flip it back to `running`); the decision wakes it again.
         """
-        if await Approval.filter(run_id=run_id, status=ApprovalStatus.PENDING).exists():
-            return None
+        # One statement: the approval check, the lease, the start time and the row.
         now = utcnow()
-        async with in_transaction():  # one commit for the lease and the start time
-            won = await Run.filter(
-                Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-                id=run_id,
-                status__in=[RunStatus.QUEUED, RunStatus.WAITING_APPROVAL],
-                active_session_id__isnull=False,
-            ).update(
-                status=RunStatus.RUNNING, lease_owner=self.owner, lease_expires_at=now + self._lease
-            )
-            if not won:
-                return None
-            await Run.filter(id=run_id, started_at__isnull=True).update(started_at=now)
-            return await Run.get(id=run_id)
+        return await acquire_lease(run_id, self.owner, now, now + self._lease)
 
     async def _heartbeat(self, run_id: UUID) -> None:
         """Renew the lease; stop driving if the run was taken away (cancelled, swept)."""
@@ -344,15 +325,7 @@ class RunExecutor:
 
     async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
         """End a run this process drives: final status, session slot and lease freed."""
-        won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
-            status=status,
-            active_session_id=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=utcnow(),
-            error=error,
-        )
-        return bool(won)
+        return await release_run(run.id, self.owner, status, error, utcnow())
 
 
 def _end_event(run: Run, status: RunStatus, error: str | None = None) -> EventDraft:
