@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -39,6 +39,8 @@ class MessageDraft:
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     run_id: UUID | None = None
+    # Chosen by the caller when another row must name the message before it exists.
+    id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,7 @@ def _bump_sql(sessions: int) -> str:
 def _build(request: AppendRequest, seq: int, now: Any) -> Message:
     draft = request.draft
     return Message(
+        id=draft.id or uuid4(),
         session_id=request.session_id,
         seq=seq,
         role=draft.role,
