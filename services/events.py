@@ -77,15 +77,18 @@ async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseE
 
 
 async def append_events_in_transaction(
-    drafts: Sequence[EventDraft],
+    drafts: Sequence[EventDraft], *, runs_locked: bool = False
 ) -> list[StoredEvent | BaseException]:
-    """Append events inside the caller's transaction (publish them after its commit)."""
+    """Append events inside the caller's transaction (publish them after its commit).
+
+    `runs_locked`: the transaction already holds the row locks of the drafts' runs.
+    """
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
     ]
     run_ids = {draft.run_id for draft in drafts}
     ending = {d.run_id for d in drafts if d.type in TERMINAL_EVENTS}
-    if len(run_ids) > 1 or ending:
+    if not runs_locked and (len(run_ids) > 1 or ending):
         # Several runs are locked in id order (the count bump would lock them in
         # scan order), and a run's end is checked under its lock. Otherwise the
         # bump's UPDATE is the lock: the run row is still the first row locked.

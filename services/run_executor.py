@@ -281,7 +281,8 @@ class RunExecutor:
         async with in_transaction():
             won = await self._release(run, RunStatus.COMPLETED)
             end = _end_event(run, RunStatus.COMPLETED)
-            stored = await append_events_in_transaction([end]) if won else []
+            # A won release locked the run row (its UPDATE): the end is checked under it.
+            stored = await append_events_in_transaction([end], runs_locked=True) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -293,7 +294,7 @@ class RunExecutor:
             if won:
                 await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
             end = _end_event(run, RunStatus.FAILED, error)
-            stored = await append_events_in_transaction([end]) if won else []
+            stored = await append_events_in_transaction([end], runs_locked=True) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -319,7 +320,8 @@ class RunExecutor:
                 await mark_started_calls_in_doubt(run_id)
             elif run.status is RunStatus.FAILED:
                 await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-            stored = await append_events_in_transaction([_end_event(run, run.status, run.error)])
+            end = _end_event(run, run.status, run.error)
+            stored = await append_events_in_transaction([end], runs_locked=True)
         self.events.publish(stored)
         return run
 
