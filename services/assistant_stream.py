@@ -114,7 +114,12 @@ class AssistantStream:
                 )
             if not final.tool_calls:
                 drafts.append(EventDraft(self._run.id, "message", message_data(message)))
-            stored = await append_events_in_transaction(drafts, runs_locked=True) if drafts else []
+            origin = self._events.origin
+            stored = (
+                await append_events_in_transaction(drafts, runs_locked=True, origin=origin)
+                if drafts
+                else []
+            )
         self._events.publish(stored)
         return message
 

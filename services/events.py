@@ -70,18 +70,21 @@ class EventDraft:
     checkpoint: TextCheckpoint | None = None
 
 
-async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
+async def write_events(
+    drafts: Sequence[EventDraft], origin: str | None = None
+) -> list[StoredEvent | BaseException]:
     """Append a batch of events in one transaction, numbering them per run."""
     async with in_transaction():
-        return await append_events_in_transaction(drafts)
+        return await append_events_in_transaction(drafts, origin=origin)
 
 
 async def append_events_in_transaction(
-    drafts: Sequence[EventDraft], *, runs_locked: bool = False
+    drafts: Sequence[EventDraft], *, runs_locked: bool = False, origin: str | None = None
 ) -> list[StoredEvent | BaseException]:
     """Append events inside the caller's transaction (publish them after its commit).
 
     `runs_locked`: the transaction already holds the row locks of the drafts' runs.
+    `origin`: the hub the caller publishes them to (`EventLog.origin`), if any.
     """
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
@@ -121,7 +124,7 @@ async def append_events_in_transaction(
     if rows:
         await RunEvent.bulk_create(rows)
         await _store_checkpoints(drafts, outcomes)
-        await notify_in_transaction(o for o in outcomes if isinstance(o, StoredEvent))
+        await notify_in_transaction((o for o in outcomes if isinstance(o, StoredEvent)), origin)
     return outcomes
 
 
@@ -210,6 +213,11 @@ class EventLog:
         stored = await self._writer.submit(EventDraft(run_id, type_, data, checkpoint))
         self.publish([stored])
         return stored
+
+    @property
+    def origin(self) -> str:
+        """Pass as `origin` when appending events that are then given to `publish`."""
+        return self.hub.origin
 
     def publish(self, events: Sequence[StoredEvent | BaseException]) -> None:
         """Wake followers for events just committed (by `emit` or the caller's transaction)."""

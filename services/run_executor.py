@@ -48,6 +48,7 @@ from services.run_steps import (
     settle_tool_call,
 )
 from services.serializers import run_data
+from services.stream_hub import StoredEvent
 
 log = logging.getLogger("terrapin.runs")
 
@@ -282,7 +283,7 @@ class RunExecutor:
             won = await self._release(run, RunStatus.COMPLETED)
             end = _end_event(run, RunStatus.COMPLETED)
             # A won release locked the run row (its UPDATE): the end is checked under it.
-            stored = await append_events_in_transaction([end], runs_locked=True) if won else []
+            stored = await self._append_end(end) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -294,7 +295,7 @@ class RunExecutor:
             if won:
                 await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
             end = _end_event(run, RunStatus.FAILED, error)
-            stored = await append_events_in_transaction([end], runs_locked=True) if won else []
+            stored = await self._append_end(end) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -320,10 +321,15 @@ class RunExecutor:
                 await mark_started_calls_in_doubt(run_id)
             elif run.status is RunStatus.FAILED:
                 await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-            end = _end_event(run, run.status, run.error)
-            stored = await append_events_in_transaction([end], runs_locked=True)
+            stored = await self._append_end(_end_event(run, run.status, run.error))
         self.events.publish(stored)
         return run
+
+    async def _append_end(self, end: EventDraft) -> list[StoredEvent | BaseException]:
+        """Log a run's terminal event in the caller's transaction, which holds the run's lock."""
+        return await append_events_in_transaction(
+            [end], runs_locked=True, origin=self.events.origin
+        )
 
     async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
         """End a run this process drives: final status, session slot and lease freed."""

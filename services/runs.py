@@ -179,7 +179,8 @@ class RunManager:
                     [
                         EventDraft(run.id, "run", run_data(run, RunStatus.QUEUED)),
                         EventDraft(run.id, "message", message_data(message)),
-                    ]
+                    ],
+                    origin=self._events.origin,
                 )
         except IntegrityError:
             raise await self._busy(session.id) from None
