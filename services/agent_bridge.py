@@ -13,9 +13,10 @@ from agent import (
     ScriptedProvider,
     build_default_registry,
 )
-from models import Message, MessageStatus, Run, RunStatus
+from models import MessageStatus, RunStatus
 from project.settings import AgentProvider, Settings
 from services.context import AgentContextManager
+from services.raw_sql import fetch_rows, json_value
 
 # Messages the model may read: finished ones, and the partial text of interrupted ones.
 READABLE_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INTERRUPTED, MessageStatus.CANCELLED)
@@ -59,23 +60,26 @@ class SessionToolContext:
 
 TURN_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 
+# Messages of runs still queued behind this one (on_busy=enqueue) are not its
+# history yet. One hand-written query per model round (services/raw_sql.py), and
+# only the columns a turn needs: building full models was ~9 % of a turn's CPU.
+# As with the ORM exclude() this replaced, while a run is queued behind, `NOT IN`
+# also leaves out messages without a run (NULL NOT IN (…) is not true).
+_READABLE_SQL = ", ".join(f"'{status}'" for status in READABLE_STATUSES)
+_WINDOW_SQL = (
+    f"SELECT {', '.join(TURN_FIELDS)} FROM message WHERE session_id = $1 "
+    f"AND status IN ({_READABLE_SQL}) "
+    "AND run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
+    f"AND status = '{RunStatus.QUEUED}' AND id <> $2) "
+    "ORDER BY seq DESC LIMIT $3"
+)
+
 
 async def history_window(session_id: UUID, size: int, run_id: UUID) -> list[ChatTurn]:
-    """Return the newest `size` readable messages run `run_id` may see, oldest first.
-
-    Messages of runs still queued behind it (on_busy=enqueue) are not its history yet.
-    """
-    query = Message.filter(session_id=session_id, status__in=READABLE_STATUSES)
-    queued = (
-        await Run.filter(session_id=session_id, status=RunStatus.QUEUED)
-        .exclude(id=run_id)
-        .values_list("id", flat=True)
-    )
-    if queued:
-        query = query.exclude(run_id__in=list(queued))
-    # Only the fields a turn needs, as values: building full models (two timestamps
-    # each) for every message of the window was ~9 % of a turn's CPU.
-    rows = await query.order_by("-seq").limit(size).values(*TURN_FIELDS)
+    """Return the newest `size` readable messages run `run_id` may see, oldest first."""
+    rows = await fetch_rows(_WINDOW_SQL, session_id, run_id, size)
+    for row in rows:
+        row["tool_calls"] = json_value(row["tool_calls"])
     return to_turns(list(reversed(rows)))
 
 

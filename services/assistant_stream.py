@@ -99,16 +99,27 @@ class AssistantStream:
                 if self._pending:
                     data = self._take_pending(self._message)
                     drafts.append(EventDraft(self._run.id, "delta", data))
-                await Message.filter(id=self._message.id).update(
-                    content=final.content,
-                    tool_calls=final.tool_calls,
-                    status=MessageStatus.COMPLETE,
-                    updated_at=utcnow(),
+                message = self._message
+                message.content = final.content
+                message.tool_calls = final.tool_calls
+                message.status = MessageStatus.COMPLETE
+                message.updated_at = utcnow()
+                # The row is the one in hand with these four changes: the other
+                # columns never change after the insert, so it is not read back.
+                await Message.filter(id=message.id).update(
+                    content=message.content,
+                    tool_calls=message.tool_calls,
+                    status=message.status,
+                    updated_at=message.updated_at,
                 )
-                message = await Message.get(id=self._message.id)
             if not final.tool_calls:
                 drafts.append(EventDraft(self._run.id, "message", message_data(message)))
-            stored = await append_events_in_transaction(drafts) if drafts else []
+            origin = self._events.origin
+            stored = (
+                await append_events_in_transaction(drafts, runs_locked=True, origin=origin)
+                if drafts
+                else []
+            )
         self._events.publish(stored)
         return message
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 from agent import AgentRunner
@@ -54,13 +55,13 @@ class Services:
             max_wait_seconds=wait,
             name="message-writer",
         )
+        hub = StreamHub()
         event_writer: GroupCommitter[EventDraft, StoredEvent] = GroupCommitter(
-            write_events,
+            functools.partial(write_events, origin=hub.origin),  # `emit` publishes them
             max_batch=settings.group_commit_max_batch,
             max_wait_seconds=wait,
             name="event-writer",
         )
-        hub = StreamHub()
         events = EventLog(event_writer, hub, settings.stream_poll_seconds)
         sessions = SessionManager(message_writer)
         contexts = AgentContextManager(settings.max_context_bytes)

@@ -13,18 +13,18 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import Message, Run, RunEvent
+from models import Run, RunEvent
 from project.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
 from services.clock import utcnow
 from services.group_commit import GroupCommitter
 from services.notifier import notify_in_transaction
-from services.raw_sql import fetch_rows, json_value
+from services.raw_sql import execute_sql, fetch_rows, json_value
 from services.row_locks import lock_in_id_order
 from services.stream_hub import StoredEvent, StreamHub
 
@@ -38,6 +38,7 @@ _EVENTS_AFTER_SQL = (
 )
 # The terminal event types as an SQL list, for hand-written queries.
 TERMINAL_EVENTS_SQL = ", ".join(f"'{event_type}'" for event_type in sorted(TERMINAL_EVENTS))
+_CHECKPOINT_SQL = "UPDATE message SET content = $1, updated_at = $2 WHERE id = $3"
 _ENDED_SQL = (
     f"SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({TERMINAL_EVENTS_SQL}) LIMIT 1"
 )
@@ -69,23 +70,35 @@ class EventDraft:
     checkpoint: TextCheckpoint | None = None
 
 
-async def write_events(drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
+async def write_events(
+    drafts: Sequence[EventDraft], origin: str | None = None
+) -> list[StoredEvent | BaseException]:
     """Append a batch of events in one transaction, numbering them per run."""
     async with in_transaction():
-        return await append_events_in_transaction(drafts)
+        return await append_events_in_transaction(drafts, origin=origin)
 
 
 async def append_events_in_transaction(
-    drafts: Sequence[EventDraft],
+    drafts: Sequence[EventDraft], *, runs_locked: bool = False, origin: str | None = None
 ) -> list[StoredEvent | BaseException]:
-    """Append events inside the caller's transaction (publish them after its commit)."""
+    """Append events inside the caller's transaction (publish them after its commit).
+
+    `runs_locked`: the transaction already holds the row locks of the drafts' runs.
+    `origin`: the hub the caller publishes them to (`EventLog.origin`), if any.
+    """
     outcomes: list[StoredEvent | BaseException] = [
         NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND) for _ in drafts
     ]
-    await lock_in_id_order(Run, {draft.run_id for draft in drafts})
+    run_ids = {draft.run_id for draft in drafts}
+    ending = {d.run_id for d in drafts if d.type in TERMINAL_EVENTS}
+    if not runs_locked and (len(run_ids) > 1 or ending):
+        # Several runs are locked in id order (the count bump would lock them in
+        # scan order), and a run's end is checked under its lock. Otherwise the
+        # bump's UPDATE is the lock: the run row is still the first row locked.
+        await lock_in_id_order(Run, run_ids)
     # A run's log has at most one terminal event: a second end (say, the
     # sweeper's repair racing a slow canceller) is refused, not logged.
-    ended = await _ended_runs({d.run_id for d in drafts if d.type in TERMINAL_EVENTS})
+    ended = await _ended_runs(ending)
     per_run: dict[UUID, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
         if draft.type in TERMINAL_EVENTS:
@@ -111,7 +124,7 @@ async def append_events_in_transaction(
     if rows:
         await RunEvent.bulk_create(rows)
         await _store_checkpoints(drafts, outcomes)
-        await notify_in_transaction(o for o in outcomes if isinstance(o, StoredEvent))
+        await notify_in_transaction((o for o in outcomes if isinstance(o, StoredEvent)), origin)
     return outcomes
 
 
@@ -126,29 +139,50 @@ async def _store_checkpoints(
             latest[draft.checkpoint.message_id] = draft.checkpoint.content
     now = utcnow()
     for message_id, content in latest.items():
-        await Message.filter(id=message_id).update(content=content, updated_at=now)
+        await execute_sql(_CHECKPOINT_SQL, content, now, message_id)
 
 
 async def _ended_runs(run_ids: set[UUID]) -> set[UUID]:
     """Those of `run_ids` whose log already holds a terminal event."""
     if not run_ids:
         return set()
-    rows = await RunEvent.filter(run_id__in=list(run_ids), type__in=TERMINAL_EVENTS).values_list(
-        "run_id", flat=True
-    )
-    return {UUID(str(run_id)) for run_id in rows}
+    rows = await execute_sql(_ended_runs_sql(len(run_ids)), *run_ids)
+    return {UUID(str(row["run_id"])) for row in rows}
 
 
 async def _bump_event_counts(per_run: dict[UUID, list[int]]) -> dict[UUID, int]:
+    """Allocate each run's seqs; return its event count after the bump."""
     if not per_run:
         return {}
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for run_id, members in per_run.items():
         by_increment[len(members)].append(run_id)
+    counts: dict[UUID, int] = {}
     for increment, run_ids in by_increment.items():
-        await Run.filter(id__in=run_ids).update(event_count=F("event_count") + increment)
-    rows = await Run.filter(id__in=list(per_run)).values_list("id", "event_count")
-    return {UUID(str(run_id)): count for run_id, count in rows}
+        # RETURNING gives the new counts: no second query to read them back.
+        rows = await execute_sql(_bump_sql(len(run_ids)), increment, *run_ids)
+        counts.update({UUID(str(row["id"])): int(row["event_count"]) for row in rows})
+    return counts
+
+
+def _id_list(count: int, first: int) -> str:
+    return ", ".join(f"${index}" for index in range(first, first + count))
+
+
+@lru_cache(maxsize=16)
+def _ended_runs_sql(runs: int) -> str:
+    return (
+        f"SELECT DISTINCT run_id FROM run_event WHERE run_id IN ({_id_list(runs, 1)}) "
+        f"AND type IN ({TERMINAL_EVENTS_SQL})"
+    )
+
+
+@lru_cache(maxsize=16)
+def _bump_sql(runs: int) -> str:
+    return (
+        "UPDATE run SET event_count = event_count + $1 "
+        f"WHERE id IN ({_id_list(runs, 2)}) RETURNING id, event_count"
+    )
 
 
 class EventLog:
@@ -179,6 +213,11 @@ class EventLog:
         stored = await self._writer.submit(EventDraft(run_id, type_, data, checkpoint))
         self.publish([stored])
         return stored
+
+    @property
+    def origin(self) -> str:
+        """Pass as `origin` when appending events that are then given to `publish`."""
+        return self.hub.origin
 
     def publish(self, events: Sequence[StoredEvent | BaseException]) -> None:
         """Wake followers for events just committed (by `emit` or the caller's transaction)."""

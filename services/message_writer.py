@@ -1,10 +1,10 @@
 """Append messages in batches with gapless per-session seqs and idempotency.
 
 One batch is one transaction: look up client_message_ids already stored,
-bump each touched session's `message_count` with an `F()` update (which also
-locks the row on PostgreSQL, so seqs never collide across processes), read
-the new counts back to assign seqs, and insert every message in one
-statement. A request whose outcome is decided without a write (a replay or an
+bump each touched session's `message_count` with an `UPDATE … RETURNING`
+(which also locks the row on PostgreSQL, so seqs never collide across
+processes) that gives the new counts to assign seqs, and insert every
+message in one statement. A request whose outcome is decided without a write (a replay or an
 idempotency conflict) gets it without failing its neighbours.
 """
 
@@ -13,16 +13,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import ChatSession, Message, MessageRole, MessageStatus
 from project.errors import Conflict, ErrorCode, session_not_found
 from services.clock import utcnow
+from services.raw_sql import execute_sql
 from services.row_locks import lock_in_id_order
 
 
@@ -38,6 +39,8 @@ class MessageDraft:
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     run_id: UUID | None = None
+    # Chosen by the caller when another row must name the message before it exists.
+    id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,21 +181,35 @@ async def _insert(
 
 async def _bump_counters(per_session: dict[UUID, list[int]], now: Any) -> dict[UUID, int]:
     """Add each session's new-message count; return the counts after the bump."""
-    await lock_in_id_order(ChatSession, per_session)
+    if len(per_session) > 1:
+        # Several rows: lock them in id order first (one UPDATE would lock them in scan
+        # order). A single row is locked by its UPDATE, at the same point of the
+        # transaction and in the same mode, so a separate lock would only cost a query.
+        await lock_in_id_order(ChatSession, per_session)
     by_increment: dict[int, list[UUID]] = defaultdict(list)
     for session_id, members in per_session.items():
         by_increment[len(members)].append(session_id)
+    counts: dict[UUID, int] = {}
     for increment, session_ids in by_increment.items():
-        await ChatSession.filter(id__in=session_ids).update(
-            message_count=F("message_count") + increment, updated_at=now, last_message_at=now
-        )
-    rows = await ChatSession.filter(id__in=list(per_session)).values_list("id", "message_count")
-    return {UUID(str(session_id)): count for session_id, count in rows}
+        # RETURNING gives the new counts: no second query to read them back.
+        rows = await execute_sql(_bump_sql(len(session_ids)), increment, now, *session_ids)
+        counts.update({UUID(str(row["id"])): int(row["message_count"]) for row in rows})
+    return counts
+
+
+@lru_cache(maxsize=16)
+def _bump_sql(sessions: int) -> str:
+    ids = ", ".join(f"${index}" for index in range(3, 3 + sessions))
+    return (
+        "UPDATE chat_session SET message_count = message_count + $1, updated_at = $2, "
+        f"last_message_at = $2 WHERE id IN ({ids}) RETURNING id, message_count"
+    )
 
 
 def _build(request: AppendRequest, seq: int, now: Any) -> Message:
     draft = request.draft
     return Message(
+        id=draft.id or uuid4(),
         session_id=request.session_id,
         seq=seq,
         role=draft.role,

@@ -20,35 +20,44 @@ from tortoise import connections
 from services.stream_hub import StoredEvent, StreamHub
 
 CHANNEL = "terrapin_run_events"
+ORIGIN_MARK = "@"  # a payload's first item may name the hub whose process wrote it
 MAX_PAYLOAD = 7000  # PostgreSQL refuses notification payloads of 8000 bytes or more
 RECONNECT_SECONDS = 2.0
 
 log = logging.getLogger("terrapin.notifier")
 
 
-def payloads(events: Iterable[StoredEvent]) -> list[str]:
-    """Encode `run_id:seq` items (the newest seq per run) into notification payloads."""
+def payloads(events: Iterable[StoredEvent], origin: str | None = None) -> list[str]:
+    """Encode `run_id:seq` items (the newest seq per run) into notification payloads.
+
+    With `origin`, every payload starts with an `@origin` item.
+    """
     newest: dict[UUID, int] = {}
     for event in events:
         newest[event.run_id] = max(newest.get(event.run_id, 0), event.seq)
-    chunks, current = [], ""
+    head = f"{ORIGIN_MARK}{origin}" if origin else ""
+    chunks, current = [], head
     for run_id, seq in newest.items():
         item = f"{run_id}:{seq}"
-        if current and len(current) + len(item) + 1 > MAX_PAYLOAD:
+        if current != head and len(current) + len(item) + 1 > MAX_PAYLOAD:
             chunks.append(current)
-            current = ""
+            current = head
         current = f"{current},{item}" if current else item
-    if current:
+    if current != head:
         chunks.append(current)
     return chunks
 
 
-async def notify_in_transaction(events: Iterable[StoredEvent]) -> None:
-    """Queue notifications on the current transaction (PostgreSQL only)."""
+async def notify_in_transaction(events: Iterable[StoredEvent], origin: str | None = None) -> None:
+    """Queue notifications on the current transaction (PostgreSQL only).
+
+    `origin`: the hub (services/stream_hub.py) that is given these events
+    after the commit; its own listener then skips them.
+    """
     conn = connections.get("default")
     if conn.capabilities.dialect != "postgres":
         return
-    for payload in payloads(events):
+    for payload in payloads(events, origin):
         await conn.execute_query("SELECT pg_notify($1, $2)", [CHANNEL, payload])
 
 
@@ -92,7 +101,15 @@ class PgListener:
         await lost.wait()
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        for item in payload.split(","):
+        items = payload.split(",")
+        if items[0].startswith(ORIGIN_MARK):
+            if items[0][len(ORIGIN_MARK) :] == self._hub.origin:
+                # This process wrote them and publishes them to the hub after their
+                # commit: waking followers now, before that, only sends them to the
+                # database for events about to reach them from memory.
+                return
+            items = items[1:]
+        for item in items:
             run_id, _, seq = item.partition(":")
             try:
                 self._hub.notify(UUID(run_id), int(seq))

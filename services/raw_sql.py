@@ -1,8 +1,8 @@
-"""Hand-written read queries for the hottest paths, on either dialect.
+"""Hand-written queries for the hottest paths, on either dialect.
 
 Tortoise builds every query through pypika on each call, which on a request
-that reads one row costs several times the query itself. The few reads that
-every request makes are written once here, with PostgreSQL's `$n`
+that reads one row costs several times the query itself. The few queries
+that every request or agent turn makes are written with PostgreSQL's `$n`
 placeholders; SQLite gets the same numbered parameters as `?n`.
 
 On SQLite these reads also get a connection of their own (`SqliteReader`):
@@ -97,6 +97,19 @@ async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
     values = [_sqlite_value(value) for value in params]
     if _reader is not None:
         return await _reader.fetch(sql, values)
+    return list(await conn.execute_query_dict(_for_sqlite(sql), values))
+
+
+async def execute_sql(sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Run one statement on Tortoise's connection (the caller's transaction, if any).
+
+    For writes (`UPDATE … RETURNING`) and for reads that must see the
+    transaction's own uncommitted writes or its row locks.
+    """
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        return list(await conn.execute_query_dict(sql, list(params)))
+    values = [_sqlite_value(value) for value in params]
     return list(await conn.execute_query_dict(_for_sqlite(sql), values))
 
 

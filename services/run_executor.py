@@ -18,7 +18,6 @@ from enum import Enum
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from agent import AgentRunner
@@ -39,6 +38,7 @@ from services.context import AgentContextManager
 from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
 from services.row_locks import lock_in_id_order
+from services.run_rows import acquire_lease, oldest_waiting_run, release_run
 from services.run_steps import (
     announce_approval,
     close_streaming_messages,
@@ -48,6 +48,7 @@ from services.run_steps import (
     settle_tool_call,
 )
 from services.serializers import run_data
+from services.stream_hub import StoredEvent
 
 log = logging.getLogger("terrapin.runs")
 
@@ -142,23 +143,17 @@ class RunExecutor:
 
     async def promote(self, session_id: UUID) -> None:
         """Give a free session's slot to its oldest waiting queued run."""
-        waiting = (
-            await Run.filter(
-                session_id=session_id, status=RunStatus.QUEUED, active_session_id__isnull=True
-            )
-            .order_by("created_at", "id")
-            .first()
-        )
+        waiting = await oldest_waiting_run(session_id)
         if waiting is None:
             return
         try:
             won = await Run.filter(
-                id=waiting.id, status=RunStatus.QUEUED, active_session_id__isnull=True
+                id=waiting, status=RunStatus.QUEUED, active_session_id__isnull=True
             ).update(active_session_id=session_id)
         except IntegrityError:
             return  # another run holds the session; it promotes when it ends
         if won:
-            self.schedule(waiting.id)
+            self.schedule(waiting)
 
     async def _drive(self, run_id: UUID) -> None:
         # Admission control: past `max_concurrent_runs` a run waits here, still
@@ -209,22 +204,9 @@ class RunExecutor:
         A run still waiting for a decision stays parked (a spurious wake-up must not
         flip it back to `running`); the decision wakes it again.
         """
-        if await Approval.filter(run_id=run_id, status=ApprovalStatus.PENDING).exists():
-            return None
+        # One statement: the approval check, the lease, the start time and the row.
         now = utcnow()
-        async with in_transaction():  # one commit for the lease and the start time
-            won = await Run.filter(
-                Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-                id=run_id,
-                status__in=[RunStatus.QUEUED, RunStatus.WAITING_APPROVAL],
-                active_session_id__isnull=False,
-            ).update(
-                status=RunStatus.RUNNING, lease_owner=self.owner, lease_expires_at=now + self._lease
-            )
-            if not won:
-                return None
-            await Run.filter(id=run_id, started_at__isnull=True).update(started_at=now)
-            return await Run.get(id=run_id)
+        return await acquire_lease(run_id, self.owner, now, now + self._lease)
 
     async def _heartbeat(self, run_id: UUID) -> None:
         """Renew the lease; stop driving if the run was taken away (cancelled, swept)."""
@@ -300,7 +282,8 @@ class RunExecutor:
         async with in_transaction():
             won = await self._release(run, RunStatus.COMPLETED)
             end = _end_event(run, RunStatus.COMPLETED)
-            stored = await append_events_in_transaction([end]) if won else []
+            # A won release locked the run row (its UPDATE): the end is checked under it.
+            stored = await self._append_end(end) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -312,7 +295,7 @@ class RunExecutor:
             if won:
                 await close_streaming_messages(run.id, MessageStatus.INTERRUPTED)
             end = _end_event(run, RunStatus.FAILED, error)
-            stored = await append_events_in_transaction([end]) if won else []
+            stored = await self._append_end(end) if won else []
         if won:
             self.events.publish(stored)
             await self.promote(run.session_id)  # type: ignore[attr-defined]
@@ -338,21 +321,19 @@ class RunExecutor:
                 await mark_started_calls_in_doubt(run_id)
             elif run.status is RunStatus.FAILED:
                 await close_streaming_messages(run_id, MessageStatus.INTERRUPTED)
-            stored = await append_events_in_transaction([_end_event(run, run.status, run.error)])
+            stored = await self._append_end(_end_event(run, run.status, run.error))
         self.events.publish(stored)
         return run
 
+    async def _append_end(self, end: EventDraft) -> list[StoredEvent | BaseException]:
+        """Log a run's terminal event in the caller's transaction, which holds the run's lock."""
+        return await append_events_in_transaction(
+            [end], runs_locked=True, origin=self.events.origin
+        )
+
     async def _release(self, run: Run, status: RunStatus, error: str | None = None) -> bool:
         """End a run this process drives: final status, session slot and lease freed."""
-        won = await Run.filter(id=run.id, status=RunStatus.RUNNING, lease_owner=self.owner).update(
-            status=status,
-            active_session_id=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=utcnow(),
-            error=error,
-        )
-        return bool(won)
+        return await release_run(run.id, self.owner, status, error, utcnow())
 
 
 def _end_event(run: Run, status: RunStatus, error: str | None = None) -> EventDraft:

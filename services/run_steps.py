@@ -30,6 +30,7 @@ from services.context import AgentContextManager
 from services.events import EventLog
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, MessageDraft, append_in_transaction
+from services.raw_sql import fetch_rows
 from services.serializers import approval_required_data
 
 log = logging.getLogger("terrapin.runs")
@@ -37,6 +38,15 @@ log = logging.getLogger("terrapin.runs")
 IN_DOUBT_MESSAGE = (
     "The tool call started but its result was never recorded (the server stopped during it); "
     "it may or may not have taken effect and was not run again."
+)
+
+# A call is answered once the run holds its tool message (see settle_tool_call).
+_OPEN_TOOL_CALL_SQL = (
+    "SELECT c.id, c.run_id, c.call_id, c.tool, c.arguments, c.status, c.result, c.error, "
+    "c.created_at, c.updated_at, c.started_at, c.finished_at FROM tool_call c "
+    "WHERE c.run_id = $1 AND NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = $1 "
+    f"AND m.role = '{MessageRole.TOOL}' AND m.tool_call_id = c.call_id) "
+    "ORDER BY c.created_at, c.call_id LIMIT 1"
 )
 
 
@@ -56,14 +66,10 @@ async def append_message_in_transaction(session_id: UUID, draft: MessageDraft) -
 
 async def open_tool_call(run_id: UUID) -> ToolCall | None:
     """The run's first tool call whose outcome the model has not been given yet."""
-    rows = await Message.filter(run_id=run_id, role=MessageRole.TOOL).values_list(
-        "tool_call_id", flat=True
-    )
-    answered = {str(call_id) for call_id in rows}
-    for call in await ToolCall.filter(run_id=run_id).order_by("created_at", "call_id"):
-        if call.call_id not in answered:
-            return call
-    return None
+    # Every step of every run asks this: one hand-written query (services/raw_sql.py)
+    # instead of two ORM reads, one of which built a model for every call of the run.
+    rows = await fetch_rows(_OPEN_TOOL_CALL_SQL, run_id)
+    return ToolCall._init_from_db(**rows[0]) if rows else None
 
 
 async def propose_tool_call(

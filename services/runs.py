@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -20,6 +20,7 @@ from services.clock import utcnow
 from services.events import EventDraft, EventLog, append_events_in_transaction
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, MessageDraft, append_in_transaction, replay
+from services.raw_sql import fetch_rows
 from services.run_executor import RunExecutor
 from services.serializers import message_data, run_data
 from services.session_records import SessionRef
@@ -28,6 +29,11 @@ from services.stream_hub import StoredEvent
 from services.users import Caller
 
 CANCELLABLE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
+# A queued run already waits for the session's slot (asked before every start).
+_WAITING_RUN_SQL = (
+    f"SELECT 1 FROM run WHERE session_id = $1 AND status = '{RunStatus.QUEUED}' "
+    "AND active_session_id IS NULL LIMIT 1"
+)
 
 
 class OnBusy(StrEnum):
@@ -145,13 +151,11 @@ class RunManager:
     ) -> tuple[Run, list[StoredEvent]]:
         """Insert the run (taking the session's slot when rejecting) and its first events."""
         take_slot = on_busy is OnBusy.REJECT
-        if (
-            take_slot
-            and await Run.filter(
-                session_id=session.id, status=RunStatus.QUEUED, active_session_id__isnull=True
-            ).exists()
-        ):
+        if take_slot and await fetch_rows(_WAITING_RUN_SQL, session.id):
             raise await self._busy(session.id)
+        # The message's id is chosen here, so the run row names its input message
+        # when it is inserted (no second UPDATE of the row).
+        message_id = uuid4()
         try:
             async with in_transaction():
                 run = await Run.create(
@@ -159,21 +163,24 @@ class RunManager:
                     agent=session.agent,
                     status=RunStatus.QUEUED,
                     active_session_id=session.id if take_slot else None,
+                    input_message_id=message_id,
                 )
                 outcome = (
                     await append_in_transaction(
-                        [AppendRequest(session.id, _with_run(draft, run.id))]
+                        [AppendRequest(session.id, _with_run(draft, run.id, message_id))]
                     )
                 )[0]
                 if isinstance(outcome, BaseException):
                     raise outcome
                 message = outcome.message
-                await Run.filter(id=run.id).update(input_message_id=message.id)
+                if message.id != message_id:  # an earlier message with this client_message_id
+                    await Run.filter(id=run.id).update(input_message_id=message.id)
                 stored = await append_events_in_transaction(
                     [
                         EventDraft(run.id, "run", run_data(run, RunStatus.QUEUED)),
                         EventDraft(run.id, "message", message_data(message)),
-                    ]
+                    ],
+                    origin=self._events.origin,
                 )
         except IntegrityError:
             raise await self._busy(session.id) from None
@@ -190,11 +197,12 @@ class RunManager:
         )
 
 
-def _with_run(draft: MessageDraft, run_id: UUID) -> MessageDraft:
+def _with_run(draft: MessageDraft, run_id: UUID, message_id: UUID) -> MessageDraft:
     return MessageDraft(
         role=draft.role,
         content=draft.content,
         client_message_id=draft.client_message_id,
         metadata=draft.metadata,
         run_id=run_id,
+        id=message_id,
     )

@@ -9,6 +9,7 @@ live followers rarely need to query.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ class StreamHub:
     """Publish committed events; let followers wait for news of a run."""
 
     def __init__(self) -> None:
+        # Names this hub in cross-process notifications, so its own listener skips
+        # those of events it is given directly (services/notifier.py).
+        self.origin = secrets.token_hex(8)
         self._tails: OrderedDict[UUID, deque[StoredEvent]] = OrderedDict()
         self._latest: dict[UUID, int] = {}
         self._waiters: dict[UUID, set[asyncio.Event]] = {}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services import Services
-from services.notifier import CHANNEL, payloads
-from services.stream_hub import StoredEvent
+from services.notifier import CHANNEL, PgListener, payloads
+from services.stream_hub import StoredEvent, StreamHub
 from tests.databases import asyncpg_dsn
 from tests.factories import make_user
 
@@ -78,3 +78,30 @@ async def test_event_written_by_another_process_wakes_a_waiting_follower(
     event = await asyncio.wait_for(next_event, timeout=5)
     assert (event.seq, event.type, event.data) == (seq, "note", {"from": "elsewhere"})
     await follower.aclose()
+
+
+async def test_listener_skips_notifications_of_its_own_hubs_events() -> None:
+    # Its process gives those events to the hub right after their commit: waking
+    # followers before that would only send them to the database.
+    hub = StreamHub()
+    listener = PgListener("postgres://nobody@127.0.0.1/none", hub)
+    run_id = uuid.uuid4()
+    own = payloads([StoredEvent(run_id, 2, "x", {})], hub.origin)
+    assert own == [f"@{hub.origin},{run_id}:2"]
+    waiting = asyncio.ensure_future(hub.wait(run_id, 0, 5))
+    await asyncio.sleep(0)
+    listener._on_notification(None, 0, CHANNEL, own[0])
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    other = payloads([StoredEvent(run_id, 3, "x", {})], StreamHub().origin)
+    listener._on_notification(None, 0, CHANNEL, other[0])
+    await asyncio.wait_for(waiting, timeout=1)
+    assert hub.tail_after(run_id, 0) is None  # the gap is read from the database
+
+
+def test_payloads_with_an_origin_name_it_in_every_chunk() -> None:
+    many = [StoredEvent(uuid.uuid4(), 1, "x", {}) for _ in range(500)]
+    chunks = payloads(many, "abc")
+    assert len(chunks) > 1
+    assert all(chunk.startswith("@abc,") and len(chunk) < 8000 for chunk in chunks)
+    assert sum(len(chunk.split(",")) - 1 for chunk in chunks) == 500
