@@ -63,14 +63,14 @@ TURN_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 # Messages of runs still queued behind this one (on_busy=enqueue) are not its
 # history yet. One hand-written query per model round (services/raw_sql.py), and
 # only the columns a turn needs: building full models was ~9 % of a turn's CPU.
-# As with the ORM exclude() this replaced, while a run is queued behind, `NOT IN`
-# also leaves out messages without a run (NULL NOT IN (…) is not true).
+# Messages posted without a run (run_id NULL) are history too: `NULL NOT IN (…)`
+# is not true, so they need their own clause.
 _READABLE_SQL = ", ".join(f"'{status}'" for status in READABLE_STATUSES)
 _WINDOW_SQL = (
     f"SELECT {', '.join(TURN_FIELDS)} FROM message WHERE session_id = $1 "
     f"AND status IN ({_READABLE_SQL}) "
-    "AND run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
-    f"AND status = '{RunStatus.QUEUED}' AND id <> $2) "
+    "AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
+    f"AND status = '{RunStatus.QUEUED}' AND id <> $2)) "
     "ORDER BY seq DESC LIMIT $3"
 )
 
