@@ -16,6 +16,7 @@ reset; asyncpg still rolls back a transaction left open and drops listeners.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -34,7 +35,11 @@ class TimedAcquirePool:
         """Acquire a connection, or raise `TimeoutError` after the timeout."""
         self.waiting += 1
         try:
-            return await self._pool.acquire(timeout=self._timeout)
+            # asyncio.timeout, not acquire(timeout=): asyncpg's timeout runs the
+            # wait in a task of its own (plus a shield), on every query. Both
+            # cancel the wait the same way, which asyncpg's acquire handles.
+            async with asyncio.timeout(self._timeout):
+                return await self._pool.acquire()
         finally:
             self.waiting -= 1
 
