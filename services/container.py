@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass, field
 
 from agent import AgentRunner
@@ -11,7 +10,7 @@ from project.db import connection_config
 from project.settings import Settings
 from services.agent_bridge import build_runner
 from services.context import AgentContextManager
-from services.events import EventDraft, EventLog, write_events
+from services.events import EventDraft, EventLog
 from services.group_commit import GroupCommitter
 from services.hitl import HITLManager
 from services.message_writer import AppendRequest, AppendResult, write_batch
@@ -56,13 +55,12 @@ class Services:
             name="message-writer",
         )
         hub = StreamHub()
-        event_writer: GroupCommitter[EventDraft, StoredEvent] = GroupCommitter(
-            functools.partial(write_events, origin=hub.origin),  # `emit` publishes them
+        events = EventLog(
+            hub,
+            settings.stream_poll_seconds,
             max_batch=settings.group_commit_max_batch,
             max_wait_seconds=wait,
-            name="event-writer",
         )
-        events = EventLog(event_writer, hub, settings.stream_poll_seconds)
         sessions = SessionManager(message_writer)
         contexts = AgentContextManager(settings.max_context_bytes)
         runner = build_runner(settings)
@@ -89,7 +87,7 @@ class Services:
             ),
             runner=runner,
             message_writer=message_writer,
-            event_writer=event_writer,
+            event_writer=events.writer,
             listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
             reader=_sqlite_reader(settings),
         )

@@ -91,10 +91,11 @@ async def append_events_in_transaction(
     ]
     run_ids = {draft.run_id for draft in drafts}
     ending = {d.run_id for d in drafts if d.type in TERMINAL_EVENTS}
-    if not runs_locked and (len(run_ids) > 1 or ending):
-        # Several runs are locked in id order (the count bump would lock them in
-        # scan order), and a run's end is checked under its lock. Otherwise the
-        # bump's UPDATE is the lock: the run row is still the first row locked.
+    if len(run_ids) > 1 or (ending and not runs_locked):
+        # Several runs are locked in id order, even if the caller holds them
+        # (the count bump would lock them in scan order), and a run's end is
+        # checked under its lock. Otherwise the bump's UPDATE is the lock: the
+        # run row is still the first row locked.
         await lock_in_id_order(Run, run_ids)
     # A run's log has at most one terminal event: a second end (say, the
     # sweeper's repair racing a slow canceller) is refused, not logged.
@@ -189,12 +190,14 @@ class EventLog:
     """Append events durably and stream them to any number of followers."""
 
     def __init__(
-        self,
-        writer: GroupCommitter[EventDraft, StoredEvent],
-        hub: StreamHub,
-        poll_seconds: float,
+        self, hub: StreamHub, poll_seconds: float, *, max_batch: int, max_wait_seconds: float
     ) -> None:
-        self._writer = writer
+        self.writer: GroupCommitter[EventDraft, StoredEvent] = GroupCommitter(
+            self._write_batch,
+            max_batch=max_batch,
+            max_wait_seconds=max_wait_seconds,
+            name="event-writer",
+        )
         self.hub = hub
         self.poll_seconds = poll_seconds
         # Set when the server shuts down: followers stop once they are caught up.
@@ -210,9 +213,18 @@ class EventLog:
         checkpoint: TextCheckpoint | None = None,
     ) -> StoredEvent:
         """Append one event (and its text checkpoint); returns once committed and published."""
-        stored = await self._writer.submit(EventDraft(run_id, type_, data, checkpoint))
-        self.publish([stored])
-        return stored
+        return await self.writer.submit(EventDraft(run_id, type_, data, checkpoint))
+
+    async def _write_batch(self, drafts: Sequence[EventDraft]) -> list[StoredEvent | BaseException]:
+        """Commit a batch, then wake followers.
+
+        Published here, not by `emit`'s caller: a batch commits even when the
+        caller was cancelled meanwhile, and the listener skips this process's
+        own notifications, so nothing else would wake the local followers.
+        """
+        outcomes = await write_events(drafts, origin=self.origin)
+        self.publish(outcomes)
+        return outcomes
 
     @property
     def origin(self) -> str:

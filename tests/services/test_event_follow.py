@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 import httpx
 import pytest
 
+from models import Run, RunStatus
 from services import Services
 from services.stream_hub import StoredEvent, StreamHub
-from tests.factories import make_user
+from tests.factories import make_session, make_user
 
 
 async def test_follow_retries_reads_the_database_could_not_answer(
@@ -53,3 +55,19 @@ async def test_a_draining_follower_stops_instead_of_retrying(
     monkeypatch.setattr(log, "hub", StreamHub())
     monkeypatch.setattr(log, "draining", True)
     assert [event async for event in log.follow(run_id, 0)] == []
+
+
+async def test_followers_wake_for_a_batch_whose_emitter_was_cancelled(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    session = await make_session(client, headers)
+    run = await Run.create(session_id=session["id"], agent="default", status=RunStatus.RUNNING)
+    follower = asyncio.create_task(services.events.hub.wait(run.id, 0, max_wait=30))
+    emitter = asyncio.create_task(services.events.emit(run.id, "delta", {"text": "x"}))
+    await asyncio.sleep(0)  # the event is queued for the next batch
+    emitter.cancel()
+    # The batch still commits; it must also wake the followers (the listener
+    # skips this process's own notifications, so nothing else would).
+    await asyncio.wait_for(follower, timeout=5)
+    assert [event.seq for event in await services.events.read(run.id, 0)] == [1]
