@@ -118,7 +118,8 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
+        # Aware timestamps are stored as UTC text: text comparisons must order them.
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat(sep=" ")
     return value
 
 
