@@ -16,7 +16,6 @@ batches of one: the figure is per-request cost, not throughput under load.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import time
@@ -24,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks import common
+from benchmarks import common, eventloop
 from benchmarks.seed import seed, session_ids
 from benchmarks.workloads import requests_for
 
@@ -138,7 +137,7 @@ def main() -> None:
         seed(url, "bench", common.CONCURRENCY, options.history)
         sessions = session_ids(url, "bench")
         headers = {"Authorization": f"Bearer {token}"}
-        rounds = asyncio.run(measure(url, headers, sessions, options))
+        rounds = eventloop.run(measure(url, headers, sessions, options))  # as uvicorn runs
     print("\n| workload | floor ms/request | Terrapin ms/request | Terrapin/floor (speed) |")
     print("| --- | ---: | ---: | ---: |")
     summary = {}

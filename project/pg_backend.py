@@ -33,6 +33,8 @@ class TimedAcquirePool:
 
     async def acquire(self) -> Any:
         """Acquire a connection, or raise `TimeoutError` after the timeout."""
+        if self._pool.get_idle_size():
+            return await self._pool.acquire()  # a connection is free: nothing to wait for
         self.waiting += 1
         try:
             # asyncio.timeout, not acquire(timeout=): asyncpg's timeout runs the
