@@ -60,8 +60,12 @@ async def _begin_immediate(self: SqliteTransactionWrapper) -> None:
     A deferred BEGIN that reads and later writes fails with "database is
     locked" when another process writes meanwhile (SQLite skips the busy
     handler on lock upgrade); taking the write lock up front waits instead.
+    Tortoise's own begin commits first; with its autocommit connection there
+    is nothing to commit, so that round trip to the connection's thread is
+    only made when a transaction really is open.
     """
-    await self._connection.commit()
+    if self._connection.in_transaction:
+        await self._connection.commit()
     await self._connection.execute("BEGIN IMMEDIATE")
 
 
