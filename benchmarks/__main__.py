@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks import common
-from benchmarks.seed import seed, session_ids
+from benchmarks.seed import seeded_database
 from benchmarks.workloads import requests_for
 
 SERVERS = ["ceiling", "floor", "old", "terrapin"]
@@ -65,13 +65,8 @@ def proxied(database_url: str, delay_ms: float) -> Iterator[str]:
 
 def run_target(target: str, options: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     dialect = "sqlite" if target == "sqlite" else "postgres"
-    with common.scratch_database(dialect) as url:
-        env = common.terrapin_env(url)
-        common.manage(["migrate"], env)
-        token = common.manage(["createuser", "bench"], env).strip().splitlines()[-1]
-        seed(url, "bench", options.concurrency, options.history)
-        sessions = session_ids(url, "bench")
-        headers = {"Authorization": f"Bearer {token}"}
+    with seeded_database(dialect, options.concurrency, options.history) as db:
+        url, headers, sessions = db.url, db.headers, db.sessions
         with contextlib.ExitStack() as stack:
             server_url = stack.enter_context(proxied(url, 2.0)) if "+2ms" in target else url
             for name in options.servers:

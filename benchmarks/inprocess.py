@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import common, eventloop
-from benchmarks.seed import seed, session_ids
+from benchmarks.seed import seeded_database
 from benchmarks.workloads import requests_for
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -130,14 +130,9 @@ def main() -> None:
     if options.dialect == "postgres" and (reason := common.pg_available()):
         raise SystemExit(f"PostgreSQL not reachable: {reason}")
     print(f"machine: {common.machine()}; {options.rounds} rounds of {options.requests} requests")
-    with common.scratch_database(options.dialect) as url:
-        env = common.terrapin_env(url)
-        common.manage(["migrate"], env)
-        token = common.manage(["createuser", "bench"], env).strip().splitlines()[-1]
-        seed(url, "bench", common.CONCURRENCY, options.history)
-        sessions = session_ids(url, "bench")
-        headers = {"Authorization": f"Bearer {token}"}
-        rounds = eventloop.run(measure(url, headers, sessions, options))  # as uvicorn runs
+    with seeded_database(options.dialect, common.CONCURRENCY, options.history) as db:
+        # On uvloop when installed, as uvicorn runs.
+        rounds = eventloop.run(measure(db.url, db.headers, db.sessions, options))
     print("\n| workload | floor ms/request | Terrapin ms/request | Terrapin/floor (speed) |")
     print("| --- | ---: | ---: | ---: |")
     summary = {}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from benchmarks import common
 from benchmarks.common import asyncpg_dsn
 
 CONTENT = "The quick brown fox jumps over the lazy dog."
@@ -115,3 +119,24 @@ def session_ids(database_url: str, username: str) -> list[str]:
             await conn.close()
 
     return asyncio.run(fetch())
+
+
+@dataclass(frozen=True)
+class SeededDatabase:
+    """A scratch database as Terrapin migrates it, with the `bench` user's sessions."""
+
+    url: str
+    headers: dict[str, str]  # the `bench` user's bearer token
+    sessions: list[str]
+
+
+@contextlib.contextmanager
+def seeded_database(dialect: str, sessions: int, messages: int) -> Iterator[SeededDatabase]:
+    """Migrate a scratch database, create `bench` and seed its sessions; drop it afterwards."""
+    with common.scratch_database(dialect) as url:
+        env = common.terrapin_env(url)
+        common.manage(["migrate"], env)
+        token = common.manage(["createuser", "bench"], env).strip().splitlines()[-1]
+        seed(url, "bench", sessions, messages)
+        headers = {"Authorization": f"Bearer {token}"}
+        yield SeededDatabase(url, headers, session_ids(url, "bench"))
