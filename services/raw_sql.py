@@ -91,13 +91,9 @@ async def fetch_rows(sql: str, *params: Any) -> list[dict[str, Any]]:
     Only for reads outside a transaction: on SQLite the reader does not see
     the caller's uncommitted writes.
     """
-    conn = connections.get("default")
-    if conn.capabilities.dialect == "postgres":
-        return list(await conn.execute_query_dict(sql, list(params)))
-    values = [_sqlite_value(value) for value in params]
-    if _reader is not None:
-        return await _reader.fetch(sql, values)
-    return list(await conn.execute_query_dict(_for_sqlite(sql), values))
+    if _reader is not None and not is_postgres():
+        return await _reader.fetch(sql, [_sqlite_value(value) for value in params])
+    return await execute_sql(sql, *params)
 
 
 async def execute_sql(sql: str, *params: Any) -> list[dict[str, Any]]:
