@@ -1,4 +1,4 @@
-"""Group commit vs one transaction per append (issue 3).
+"""Group commit vs one transaction per append.
 
 `python -m benchmarks.group_commit [--warmup S] [--duration S] [--dialect sqlite|postgres]`
 

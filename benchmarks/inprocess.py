@@ -39,8 +39,8 @@ def build_app(server: str, database_url: str) -> Any:
         from benchmarks.servers import floor
 
         return floor.create_app()
+    from core.settings import Settings
     from project.app import create_app
-    from project.settings import Settings
 
     settings = Settings(
         _env_file=None, database_url=database_url, token_delay_ms=0, log_level="WARNING"

@@ -1,4 +1,4 @@
-"""Scaling runs (issue 6): does cost grow with history? (DESIGN.md guarantee 7)
+"""Scaling runs: does cost grow with history, with the number of sessions, with concurrent runs?
 
 `python -m benchmarks.scaling [--sessions 1000000] [--runs 1000] [--dialect sqlite|postgres]`
 

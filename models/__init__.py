@@ -1,28 +1,51 @@
-"""Tortoise models, one module per aggregate; `__models__` is the explicit list."""
+"""Tortoise models, one module per model, each with its named queries.
+
+`__models__` is the explicit list. Services query through the named queries
+defined on each model; the few written in SQL take their columns from the
+model (`models/columns.py`).
+"""
 
 from models.approvals import Approval
 from models.context import AgentContext
 from models.enums import (
+    ACTIVE_RUN_STATUSES,
+    READABLE_MESSAGE_STATUSES,
+    TERMINAL_EVENT_TYPES,
+    TERMINAL_RUN_STATUSES,
     ApprovalStatus,
+    EventType,
     MessageRole,
     MessageStatus,
     RunStatus,
     SessionStatus,
     ToolCallStatus,
 )
-from models.runs import Run, RunEvent, ToolCall
-from models.sessions import ChatSession, Message
+from models.messages import AppendOutcome, AppendRequest, AppendResult, Message, MessageDraft
+from models.run_events import RunEvent
+from models.runs import Run
+from models.sessions import ChatSession
+from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
 __models__ = [User, ApiToken, ChatSession, Message, AgentContext, Run, RunEvent, ToolCall, Approval]
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "IN_DOUBT_MESSAGE",
+    "READABLE_MESSAGE_STATUSES",
+    "TERMINAL_EVENT_TYPES",
+    "TERMINAL_RUN_STATUSES",
     "AgentContext",
     "ApiToken",
+    "AppendOutcome",
+    "AppendRequest",
+    "AppendResult",
     "Approval",
     "ApprovalStatus",
     "ChatSession",
+    "EventType",
     "Message",
+    "MessageDraft",
     "MessageRole",
     "MessageStatus",
     "Run",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -12,8 +14,9 @@ from tortoise.models import Model
 from models.enums import ApprovalStatus
 
 if TYPE_CHECKING:
-    from models.runs import Run, ToolCall
+    from models.runs import Run
     from models.sessions import ChatSession
+    from models.tool_calls import ToolCall
     from models.users import User
 
 
@@ -54,3 +57,38 @@ class Approval(Model):
 
     def __str__(self) -> str:
         return f"approval {self.id} ({self.status})"
+
+    @classmethod
+    async def pending_for_call(cls, tool_call_id: UUID) -> Approval | None:
+        """The pending approval of a tool call, if it still waits."""
+        return await cls.get_or_none(tool_call_id=tool_call_id, status=ApprovalStatus.PENDING)
+
+    @classmethod
+    async def pending_for_run(cls, run_id: UUID) -> Approval | None:
+        """A pending approval of the run, if any."""
+        return await cls.filter(run_id=run_id, status=ApprovalStatus.PENDING).first()
+
+    @classmethod
+    async def settle(
+        cls, approval_id: UUID, status: ApprovalStatus, now: datetime, **changes: Any
+    ) -> bool:
+        """Decide (or expire) a pending approval; False if it was no longer pending."""
+        won = await cls.filter(id=approval_id, status=ApprovalStatus.PENDING).update(
+            status=status, decided_at=now, **changes
+        )
+        return bool(won)
+
+    @classmethod
+    async def cancel_pending(cls, run_id: UUID, now: datetime) -> None:
+        """Cancel the pending approvals of a run that was cancelled."""
+        await cls.filter(run_id=run_id, status=ApprovalStatus.PENDING).update(
+            status=ApprovalStatus.CANCELLED, decided_at=now
+        )
+
+    @classmethod
+    async def due_ids(cls, now: datetime) -> list[UUID]:
+        """Pending approvals past their `expires_at`."""
+        due = await cls.filter(status=ApprovalStatus.PENDING, expires_at__lte=now).values_list(
+            "id", flat=True
+        )
+        return [UUID(str(approval_id)) for approval_id in due]

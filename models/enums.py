@@ -72,3 +72,30 @@ class ApprovalStatus(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+
+
+class EventType(StrEnum):
+    """The type of a run event: the `event:` field of its SSE frame."""
+
+    RUN = "run"
+    MESSAGE = "message"
+    DELTA = "delta"
+    TOOL_CALL = "tool_call"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVAL_DECIDED = "approval_decided"
+    TOOL_RESULT = "tool_result"
+    DONE = "done"
+    ERROR = "error"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether this event ends the run's log."""
+        return self in TERMINAL_EVENT_TYPES
+
+
+TERMINAL_EVENT_TYPES = frozenset({EventType.DONE, EventType.ERROR})
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
+# Messages the model may read: finished ones, and the partial text of stopped ones.
+READABLE_MESSAGE_STATUSES = frozenset(
+    {MessageStatus.COMPLETE, MessageStatus.INTERRUPTED, MessageStatus.CANCELLED}
+)

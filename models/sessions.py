@@ -1,18 +1,23 @@
-"""Chat sessions and their messages."""
+"""Chat sessions: the conversations messages, context and runs belong to."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from models.enums import MessageRole, MessageStatus, SessionStatus
+from core.database import Database, Statement
+from models.columns import ModelColumns
+from models.counters import bump_counters
+from models.enums import SessionStatus
 
 if TYPE_CHECKING:
-    from models.runs import Run
     from models.users import User
 
 
@@ -42,34 +47,33 @@ class ChatSession(Model):
     def __str__(self) -> str:
         return self.title or str(self.id)
 
+    @classmethod
+    async def visible(
+        cls, database: Database, session_id: UUID, owner_id: UUID | None
+    ) -> ChatSession | None:
+        """The session, if it exists and (unless `owner_id` is None) belongs to that owner."""
+        if owner_id is None:
+            rows = await database.fetch_committed(_BY_ID, session_id)
+        else:
+            rows = await database.fetch_committed(_BY_ID_AND_OWNER, session_id, owner_id)
+        return SESSION_COLUMNS.instance(rows[0]) if rows else None
 
-class Message(Model):
-    """One message; `seq` is gapless per session and orders the history."""
+    @classmethod
+    async def allocate_seqs(
+        cls, database: Database, increments: Mapping[UUID, int], now: datetime
+    ) -> dict[UUID, int]:
+        """Reserve message seqs: each session's count after adding its increment."""
+        return await bump_counters(database, _BUMP_MESSAGE_COUNT, increments, now)
 
-    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
-        "models.ChatSession", related_name="messages", on_delete=fields.CASCADE
+
+SESSION_COLUMNS = ModelColumns(ChatSession)
+_BY_ID = Statement(lambda: f"SELECT {SESSION_COLUMNS.select()} FROM chat_session WHERE id = $1")
+_BY_ID_AND_OWNER = Statement(
+    lambda: f"SELECT {SESSION_COLUMNS.select()} FROM chat_session WHERE id = $1 AND owner_id = $2"
+)
+_BUMP_MESSAGE_COUNT = Statement(
+    lambda: (
+        "UPDATE chat_session SET message_count = message_count + $1, updated_at = $3, "
+        "last_message_at = $3 WHERE id = ANY($2) RETURNING id, message_count AS count"
     )
-    seq = fields.IntField()
-    role = fields.CharEnumField(MessageRole, max_length=16)
-    content = fields.TextField()
-    status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.COMPLETE)
-    tool_calls: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
-    tool_call_id = fields.CharField(max_length=64, null=True)
-    run: fields.ForeignKeyNullableRelation[Run] = fields.ForeignKeyField(
-        "models.Run", related_name="messages", null=True, on_delete=fields.SET_NULL
-    )
-    client_message_id = fields.CharField(max_length=128, null=True)
-    metadata: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
-
-    class Meta:
-        table = "message"
-        unique_together = (("session_id", "seq"), ("session_id", "client_message_id"))
-        # A run's messages are looked up on every step, and deleting a run sets
-        # their run_id to NULL: without this index both scan the whole table.
-        indexes = (Index(fields=("run_id",), name="idx_message_run"),)
-
-    def __str__(self) -> str:
-        return f"{self.role}#{self.seq}"
+)

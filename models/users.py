@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.models import Model
+
+from core.database import Database, Statement
+from models.columns import ModelColumns
 
 
 class User(Model):
@@ -42,3 +47,30 @@ class ApiToken(Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}…"
+
+    @classmethod
+    async def with_user(cls, database: Database, token_hash: str) -> ApiToken | None:
+        """The token with this hash, its `user` loaded (every request asks this)."""
+        rows = await database.fetch_committed(_WITH_USER, token_hash)
+        if not rows:
+            return None
+        token = TOKEN_COLUMNS.instance(rows[0])
+        token.user = USER_COLUMNS.instance(rows[0], prefix=_USER_PREFIX)
+        return token
+
+    @classmethod
+    async def touch(cls, token_id: UUID, now: datetime) -> None:
+        """Record that the token was just used."""
+        await cls.filter(id=token_id).update(last_used_at=now)
+
+
+USER_COLUMNS = ModelColumns(User)
+TOKEN_COLUMNS = ModelColumns(ApiToken)
+_USER_PREFIX = "user__"
+_WITH_USER = Statement(
+    lambda: (
+        f"SELECT {TOKEN_COLUMNS.select(alias='t')}, "
+        f"{USER_COLUMNS.select(alias='u', prefix=_USER_PREFIX)} "
+        'FROM api_token t JOIN "user" u ON u.id = t.user_id WHERE t.token_hash = $1'
+    )
+)

@@ -10,15 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from tortoise.contrib.fastapi import RegisterTortoise
 
-from project.config import SettingsError, load_settings
-from project.db import tortoise_config
+from core.database import Database, tortoise_config
+from core.settings import Settings, SettingsError, load_settings
 from project.logging import configure_logging
-from project.metrics import Metrics
 from project.middleware import RequestContextMiddleware
-from project.problems import install_problem_handlers
-from project.settings import Settings
 from routes import API_PREFIX, api_routers, health_router
+from routes.problems import install_problem_handlers
 from services import Services
+from services.metrics import Metrics
 
 log = logging.getLogger("terrapin.app")
 
@@ -52,12 +51,14 @@ def _lifespan_for(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         """Open the ORM, start the managers; on exit drain writes, then close the pools."""
-        async with RegisterTortoise(app, config=tortoise_config(settings)):
-            services = Services.build(settings)
-            app.state.metrics.instrument(services)
+        async with (
+            RegisterTortoise(app, config=tortoise_config(settings)),
+            Database.opened(settings) as database,
+        ):
+            services = Services.build(settings, database, app.state.metrics)
             await services.start()
             app.state.services = services  # for tests and in-process tools
-            log.info("terrapin started (database: %s)", _dialect(settings))
+            log.info("terrapin started (database: %s)", database.dialect)
             try:
                 yield {"services": services}
             finally:
@@ -65,7 +66,3 @@ def _lifespan_for(settings: Settings) -> Any:
                 log.info("terrapin stopped")
 
     return lifespan
-
-
-def _dialect(settings: Settings) -> str:
-    return "sqlite" if settings.is_sqlite else "postgres"

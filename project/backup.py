@@ -32,10 +32,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from project.db import APP_LABEL
+from core.clock import utcnow
+from core.database import APP_LABEL
+from core.database.schema import applied_migrations
 from project.management.terminal import Progress
-from project.readiness import applied_migrations
-from services.clock import utcnow
 
 FORMAT = "terrapin-backup"
 VERSION = 1

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from project.settings import LogFormat, Settings
+from core.settings import LogFormat, Settings
 
 _EXTRA_FIELDS = ("request_id", "method", "route", "status", "duration_ms")
 

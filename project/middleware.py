@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from project.errors import UNAVAILABLE_ERRORS, ErrorCode
-from project.problems import PROBLEM_MEDIA_TYPE, problem_body
+from core.errors import UNAVAILABLE_ERRORS, ErrorCode
+from routes.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
-    from project.metrics import Metrics
+    from services.metrics import Metrics
 
 access_log = logging.getLogger("terrapin.access")
 error_log = logging.getLogger("terrapin.errors")

@@ -22,11 +22,11 @@ from typing import Any
 from aerich import Command
 from tortoise import Tortoise
 
-from project.db import APP_LABEL, tortoise_config
-from project.settings import Settings
+from core.database import APP_LABEL, tortoise_config
+from core.database.schema import MIGRATIONS_DIR, migration_files, version_dir
+from core.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
 OFFLINE_URLS = {
     "sqlite": "sqlite://:memory:",
     "postgres": "postgres://terrapin@127.0.0.1:5432/terrapin_offline",
@@ -64,20 +64,6 @@ MODELS_STATE = (
 
 class MigrationError(Exception):
     """A migration could not be generated or applied."""
-
-
-def version_dir(location: Path = MIGRATIONS_DIR) -> Path:
-    """Return the folder holding the app's migration files."""
-    return location / APP_LABEL
-
-
-def migration_files(location: Path = MIGRATIONS_DIR) -> list[str]:
-    """Return the migration file names in order."""
-    folder = version_dir(location)
-    if not folder.exists():
-        return []
-    names = [p.name for p in folder.glob("*.py") if p.name.split("_", 1)[0].isdigit()]
-    return sorted(names, key=lambda name: int(name.split("_", 1)[0]))
 
 
 def make_migration(name: str, location: Path = MIGRATIONS_DIR) -> Path | None:

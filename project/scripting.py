@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 
+from core.database import Database
+from core.settings import Settings
 from project.management.terminal import Progress, add_destructive_arguments, confirm
-from project.settings import Settings
 from services import Services
 
 __all__ = [
@@ -57,11 +58,12 @@ def unbind(token: Token[Services | None]) -> None:
 @asynccontextmanager
 async def running_services(settings: Settings) -> AsyncIterator[Services]:
     """Build and start the managers, bind them, and stop them (draining writes) on exit."""
-    built = Services.build(settings)
-    await built.start(drive_runs=False)
-    token = bind(built)
-    try:
-        yield built
-    finally:
-        unbind(token)
-        await built.stop()
+    async with Database.opened(settings) as database:
+        built = Services.build(settings, database)
+        await built.start(drive_runs=False)
+        token = bind(built)
+        try:
+            yield built
+        finally:
+            unbind(token)
+            await built.stop()

@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from models import Approval, ApprovalStatus, Message, Run
-from project.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
-from project.problems import ERROR_RESPONSES
+from models import Run
 from routes.agent_schemas import AgentMessageCreate, AgentTurnRead, ApprovalRead, RunRead
+from routes.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
 from routes.limits import check_content
+from routes.problems import ERROR_RESPONSES
 from routes.schemas import MessageRead
 from routes.sse import event_stream
-from services.events import TERMINAL_EVENTS
 
 router = APIRouter(prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES)
 
@@ -53,19 +52,14 @@ async def stream_agent_message(
     responses={202: {"description": "The run waits for an approval", "model": AgentTurnRead}},
 )
 async def send_agent_message(
-    run: StartedRunDep, events: EventLogDep, response: Response
+    run: StartedRunDep, runs: RunManagerDep, response: Response
 ) -> AgentTurnRead:
     """Send a message and wait until the run finishes or pauses for approval."""
-    async for event in events.follow(run.id, 0):
-        if event.type in TERMINAL_EVENTS or event.type == "approval_required":
-            break
-    current = await Run.get(id=run.id)
-    messages = await Message.filter(run_id=run.id).order_by("seq")
-    pending = await Approval.filter(run_id=run.id, status=ApprovalStatus.PENDING).first()
-    if pending is not None:
+    turn = await runs.wait_for_turn(run)
+    if turn.approval is not None:
         response.status_code = status.HTTP_202_ACCEPTED
     return AgentTurnRead(
-        run=RunRead.model_validate(current),
-        messages=[MessageRead.model_validate(m) for m in messages],
-        approval=ApprovalRead.model_validate(pending) if pending else None,
+        run=RunRead.model_validate(turn.run),
+        messages=[MessageRead.model_validate(m) for m in turn.messages],
+        approval=ApprovalRead.model_validate(turn.approval) if turn.approval else None,
     )

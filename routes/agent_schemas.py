@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models import ApprovalStatus, RunStatus
 from routes.schemas import AgentName, ClientMessageId, JsonObject, MessageRead, Strict, Text
-from services.hitl import Decision
+from services.approvals import Decision
 from services.runs import OnBusy
 
 

@@ -8,14 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from models import ApprovalStatus
-from project.deps import (
+from routes.agent_schemas import ApprovalPage, ApprovalRead, DecisionCreate
+from routes.deps import (
     CallerDep,
     HITLManagerDep,
     OwnedApprovalDep,
     ReadableApprovalDep,
 )
-from project.problems import ERROR_RESPONSES
-from routes.agent_schemas import ApprovalPage, ApprovalRead, DecisionCreate
+from routes.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from project.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
-from project.errors import ErrorCode, PreconditionFailed, PreconditionRequired
-from project.problems import ERROR_RESPONSES, problem_responses
+from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
+from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
+from routes.problems import ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
 router = APIRouter(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from project.errors import ErrorCode, ServiceUnavailable
-from project.metrics import CONTENT_TYPE_LATEST, Metrics
-from project.problems import problem_responses
-from project.readiness import check_readiness
+from core.database.schema import check_readiness
+from core.errors import ErrorCode, ServiceUnavailable
+from routes.problems import problem_responses
+from services.metrics import CONTENT_TYPE_LATEST, Metrics
 
 router = APIRouter(tags=["health"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from project.errors import ErrorCode, UnprocessableEntity
-from project.settings import Settings
+from core.errors import ErrorCode, UnprocessableEntity
+from core.settings import Settings
 
 
 def _too_big(loc: list[str], limit: int, unit: str) -> UnprocessableEntity:
@@ -21,6 +21,12 @@ def check_content(settings: Settings, content: str, loc: list[str]) -> None:
     """Bound message content by its UTF-8 size."""
     if len(content.encode()) > settings.max_message_bytes:
         raise _too_big(loc, settings.max_message_bytes, "bytes")
+
+
+def check_title(settings: Settings, title: str | None, loc: list[str]) -> None:
+    """Bound a session title by its length in characters."""
+    if title is not None and len(title) > settings.max_title_chars:
+        raise _too_big(loc, settings.max_title_chars, "characters")
 
 
 def check_metadata(settings: Settings, metadata: dict[str, Any] | None, loc: list[str]) -> None:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from project.deps import OwnedSessionDep, ReadableSessionDep, SessionManagerDep, SettingsDep
-from project.problems import ERROR_RESPONSES
+from routes.deps import OwnedSessionDep, ReadableSessionDep, SessionManagerDep, SettingsDep
 from routes.limits import check_content, check_metadata
+from routes.problems import ERROR_RESPONSES
 from routes.schemas import MessageCreate, MessagePage, MessageRead
 from services import MessageDraft
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from project.deps import EventLogDep, OwnedRunDep, ReadableRunDep, RunManagerDep
-from project.problems import ERROR_RESPONSES
 from routes.agent_schemas import RunRead
+from routes.deps import EventLogDep, OwnedRunDep, ReadableRunDep, RunManagerDep
+from routes.problems import ERROR_RESPONSES
 from routes.sse import event_stream, resume_position
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from models import SessionStatus
-from project.deps import (
+from routes.deps import (
     CallerDep,
     OwnedSessionDep,
     ReadableSessionDep,
     SessionManagerDep,
     SettingsDep,
 )
-from project.problems import ERROR_RESPONSES
-from routes.limits import check_metadata
+from routes.limits import check_metadata, check_title
+from routes.problems import ERROR_RESPONSES
 from routes.schemas import SessionCreate, SessionPage, SessionRead, SessionUpdate
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
@@ -26,6 +26,7 @@ async def create_session(
     body: SessionCreate, caller: CallerDep, sessions: SessionManagerDep, settings: SettingsDep
 ) -> SessionRead:
     """Create a chat session."""
+    check_title(settings, body.title, ["body", "title"])
     check_metadata(settings, body.metadata, ["body", "metadata"])
     session = await sessions.create(
         caller, title=body.title, agent=body.agent, metadata=body.metadata
@@ -62,6 +63,7 @@ async def update_session(
     settings: SettingsDep,
 ) -> SessionRead:
     """Update a session's title, metadata or status."""
+    check_title(settings, body.title, ["body", "title"])
     check_metadata(settings, body.metadata, ["body", "metadata"])
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return SessionRead.model_validate(await sessions.update(session, changes))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi.sse import ServerSentEvent
 
-from project.errors import BadRequest, ErrorCode
+from core.errors import BadRequest, ErrorCode
 from services.events import EventLog
 
 MAX_EVENT_ID = 2**31 - 1

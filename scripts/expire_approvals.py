@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 
+from core.clock import utcnow
 from models import Approval, ApprovalStatus
 from project.scripting import add_destructive_arguments, confirm, services
-from services.clock import utcnow
 
 SHOWN = 10
 

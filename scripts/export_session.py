@@ -16,9 +16,9 @@ from typing import IO, Any
 
 from tortoise.models import Model
 
+from core.errors import NotFound
 from models import ChatSession
 from project.backup import json_default
-from project.errors import NotFound
 from project.scripting import services
 from routes.schemas import MessageRead
 

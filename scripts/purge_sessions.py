@@ -14,9 +14,9 @@ from datetime import timedelta
 from tortoise.expressions import Subquery
 from tortoise.functions import Max, Min, Sum
 
+from core.clock import utcnow
 from models import ChatSession, Run
 from project.scripting import add_destructive_arguments, confirm, services
-from services.clock import utcnow
 
 BATCH = 500
 

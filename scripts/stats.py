@@ -14,9 +14,9 @@ from typing import Any
 from tortoise.functions import Count, Min, Sum
 from tortoise.models import Model
 
+from core.clock import utcnow
 from models import Approval, ApprovalStatus, ChatSession, Message, Run, User
 from project.backup import json_default
-from services.clock import utcnow
 
 
 async def by_status(model: type[Model]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Services: every manager, built and started by the app lifespan (or a script)."""
+"""Services: every manager of one process, built and started by the app lifespan (or a script)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,17 @@ import asyncio
 from dataclasses import dataclass, field
 
 from agent import AgentRunner
-from project.db import connection_config
-from project.settings import Settings
-from services.agent_bridge import build_runner
-from services.context import AgentContextManager
-from services.events import EventDraft, EventLog
-from services.group_commit import GroupCommitter
-from services.hitl import HITLManager
-from services.message_writer import AppendRequest, AppendResult, write_batch
-from services.notifier import PgListener
-from services.raw_sql import SqliteReader, use_reader
-from services.run_executor import RunExecutor
-from services.runs import RunManager
-from services.sessions import SessionManager
-from services.stream_hub import StoredEvent, StreamHub
-from services.sweeper import Sweeper
-from services.users import UserService
+from core.database import Database
+from core.settings import Settings
+from models import AppendRequest, AppendResult
+from services.approvals import HITLManager
+from services.auth import UserService
+from services.common.group_commit import GroupCommitter
+from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
+from services.metrics import Metrics
+from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
+from services.runs.agent import build_runner
+from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
 
 
 @dataclass
@@ -29,67 +24,78 @@ class Services:
     """The managers of one process; the only code that writes to the database."""
 
     settings: Settings
+    database: Database
     users: UserService
     sessions: SessionManager
     contexts: AgentContextManager
     events: EventLog
     hitl: HITLManager
     runs: RunManager
+    lifecycle: RunLifecycle
     executor: RunExecutor
     sweeper: Sweeper
     runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
     listener: PgListener | None = None
-    reader: SqliteReader | None = None
     _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
-        """Wire the managers from settings (no I/O)."""
+    def build(
+        cls, settings: Settings, database: Database, metrics: Metrics | None = None
+    ) -> Services:
+        """Wire the managers from settings (no I/O); `metrics` observes them if given."""
         wait = settings.group_commit_max_wait_ms / 1000
         message_writer: GroupCommitter[AppendRequest, AppendResult] = GroupCommitter(
-            write_batch,
+            MessageBatchWriter(database).write_batch,
             max_batch=settings.group_commit_max_batch,
             max_wait_seconds=wait,
             name="message-writer",
+            observer=metrics.group_commit_observer("message-writer") if metrics else None,
         )
         hub = StreamHub()
         events = EventLog(
+            database,
             hub,
             settings.stream_poll_seconds,
             max_batch=settings.group_commit_max_batch,
             max_wait_seconds=wait,
+            observer=metrics.group_commit_observer("event-writer") if metrics else None,
+            on_run_finished=metrics.count_finished_run if metrics else None,
         )
-        sessions = SessionManager(message_writer)
-        contexts = AgentContextManager(settings.max_context_bytes)
+        sessions = SessionManager(database, message_writer)
+        contexts = AgentContextManager(database, settings.max_context_bytes)
         runner = build_runner(settings)
-        executor = RunExecutor(settings, events, contexts, runner)
-        hitl = HITLManager(
-            events, runner.registry, settings.approval_ttl_seconds, executor.schedule
-        )
-        executor.hitl = hitl
+        lifecycle = RunLifecycle(database, events, settings.run_lease_seconds)
+        steps = RunSteps(database, settings, events, runner, contexts)
+        executor = RunExecutor(settings, lifecycle, steps)
+        hitl = HITLManager(events, runner.registry, executor.schedule)
         return cls(
             settings=settings,
-            users=UserService(),
+            database=database,
+            users=UserService(database),
             sessions=sessions,
             contexts=contexts,
             events=events,
             hitl=hitl,
-            runs=RunManager(sessions, events, executor, hitl),
+            runs=RunManager(
+                database, sessions, events, lifecycle, executor, settings.max_title_chars
+            ),
+            lifecycle=lifecycle,
             executor=executor,
             sweeper=Sweeper(
+                database,
+                lifecycle,
                 executor,
                 hitl,
                 settings.sweep_interval_seconds,
-                settings.is_sqlite,
                 settings.run_lease_seconds,
+                on_action=metrics.count_sweeper_action if metrics else None,
             ),
             runner=runner,
             message_writer=message_writer,
             event_writer=events.writer,
             listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
-            reader=_sqlite_reader(settings),
         )
 
     async def start(self, *, drive_runs: bool = True) -> None:
@@ -100,9 +106,6 @@ class Services:
         the startup sweep assumes it is the only server) nor drive runs; runs
         they start or resume are picked up by the server's sweeper.
         """
-        if self.reader is not None:
-            await self.reader.open()
-            use_reader(self.reader)
         await self.message_writer.start()
         await self.event_writer.start()
         if not drive_runs:
@@ -136,19 +139,6 @@ class Services:
         await self.event_writer.stop()
         if self.listener is not None:
             await self.listener.stop()
-        if self.reader is not None:
-            use_reader(None)
-            await self.reader.close()
         close = getattr(self.runner.provider, "aclose", None)
         if close is not None:
             await close()
-
-
-def _sqlite_reader(settings: Settings) -> SqliteReader | None:
-    """The hot reads' own SQLite connection (None on PostgreSQL, or for an in-memory file)."""
-    if not settings.is_sqlite:
-        return None
-    file_path = str(connection_config(settings)["credentials"]["file_path"])
-    if file_path == ":memory:":
-        return None  # another connection would open another, empty database
-    return SqliteReader(file_path, settings.sqlite_busy_timeout_ms)

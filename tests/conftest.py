@@ -16,8 +16,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from core.settings import Settings
 from project.app import create_app
-from project.settings import Settings
 from services import Services
 from tests import databases
 

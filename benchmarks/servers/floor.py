@@ -22,7 +22,7 @@ import aiosqlite
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request, status
 
-from project.pg_backend import keep_session_state
+from core.database.postgres import keep_session_state
 
 AUTH_SQL = (
     'SELECT u.id FROM api_token t JOIN "user" u ON u.id = t.user_id '

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from project.config import SettingsError, load_settings
+from core.settings import SettingsError, load_settings
 from project.management.base import BaseCommand, CommandError
 
 __all__ = ["BaseCommand", "CommandError", "discover", "main"]

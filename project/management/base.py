@@ -11,9 +11,9 @@ from typing import ClassVar
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from project.db import tortoise_config
-from project.readiness import check_readiness
-from project.settings import Settings
+from core.database import tortoise_config
+from core.database.schema import check_readiness
+from core.settings import Settings
 
 
 class CommandError(Exception):

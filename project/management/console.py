@@ -22,9 +22,9 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 import models
-from project.settings import Settings
+from core.clock import utcnow
+from core.settings import Settings
 from services import Services
-from services.clock import utcnow
 
 FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 SERVICE_NAMES = ("users", "sessions", "contexts")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from tortoise.context import TortoiseContext
 
-from project.db import tortoise_config
+from core.database import tortoise_config
 from tests.conftest import make_settings
 
 

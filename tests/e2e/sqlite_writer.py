@@ -17,11 +17,11 @@ from tortoise.context import TortoiseContext
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from core.database import Database, tortoise_config
+from core.settings import load_settings
 from models import ChatSession, MessageRole
-from project.config import load_settings
-from project.db import tortoise_config
 from services import MessageDraft, Services
-from services.users import Caller
+from services.auth import Caller
 
 
 async def write(count: int) -> dict[str, object]:
@@ -29,7 +29,9 @@ async def write(count: int) -> dict[str, object]:
     settings = load_settings()
     async with TortoiseContext() as context:
         await context.init(config=tortoise_config(settings))
-        services = Services.build(settings)
+        database = Database.for_settings(settings)
+        await database.open()
+        services = Services.build(settings, database)
         await services.start()
         try:
             issued = await services.users.create_user(f"script-{uuid.uuid4().hex[:8]}")
@@ -49,6 +51,7 @@ async def write(count: int) -> dict[str, object]:
                 session_ids.append(str(session.id))
         finally:
             await services.stop()
+            await database.close()
     return {"user": issued.user.username, "sessions": session_ids}
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 
+from core.clock import utcnow
+from core.database import Database, tortoise_config
 from models import (
     AgentContext,
     Approval,
@@ -25,9 +27,7 @@ from models import (
     ToolCallStatus,
 )
 from project.backup import app_models
-from project.db import tortoise_config
 from services import UserService
-from services.clock import utcnow
 from tests.conftest import make_settings
 
 
@@ -53,7 +53,7 @@ class Seeded:
 async def seed(database_url: str, *, messages: int = 20) -> Seeded:
     """Users, tokens, a busy session with history, a run with events, approvals, an old session."""
     async with orm(database_url):
-        users = UserService()
+        users = UserService(Database.for_settings(make_settings(database_url)))
         alice = await users.create_user("alice")
         await users.create_user("root", is_admin=True)
         now = utcnow()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.databases import REPO_ROOT
 
-COPIED = ["project", "models", "services", "agent", "routes", "migrations", "aerich.ini"]
+COPIED = ["core", "project", "models", "services", "agent", "routes", "migrations", "aerich.ini"]
 
 
 def _copy_repo(target: Path) -> Path:

@@ -12,7 +12,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from project.app import create_app
-from project.migrations import MIGRATIONS_DIR, make_migration, migration_files
+from core.database.schema import MIGRATIONS_DIR, migration_files
+from project.migrations import make_migration
 from tests.conftest import make_settings
 from tests.databases import REPO_ROOT
 

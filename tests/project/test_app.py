@@ -10,8 +10,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from core.settings import Settings
 from project.app import create_app
-from project.settings import Settings
 from tests.conftest import make_settings
 
 

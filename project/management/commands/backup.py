@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from core.settings import Settings
 from project.backup import write_backup
 from project.management.base import BaseCommand, CommandError
 from project.management.terminal import Progress
-from project.settings import Settings
 
 
 class Command(BaseCommand):

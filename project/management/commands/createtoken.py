@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from project.errors import AppError
+from core.database import Database
+from core.errors import AppError
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
-from project.settings import Settings
 from services import UserService
 
 
@@ -23,7 +24,8 @@ class Command(BaseCommand):
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
         try:
-            issued = await UserService().create_token(options.name, name=options.label)
+            async with Database.opened(settings) as database:
+                issued = await UserService(database).create_token(options.name, name=options.label)
         except AppError as exc:
             raise CommandError(exc.detail) from None
         print(f"new token for {options.name} (prefix {issued.prefix}; shown once):")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from project.errors import AppError
+from core.database import Database
+from core.errors import AppError
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
-from project.settings import Settings
 from services import UserService
 
 
@@ -21,7 +22,10 @@ class Command(BaseCommand):
         if not 1 <= len(options.name) <= 64:
             raise CommandError("the user name must be 1 to 64 characters")
         try:
-            issued = await UserService().create_user(options.name, is_admin=options.admin)
+            async with Database.opened(settings) as database:
+                issued = await UserService(database).create_user(
+                    options.name, is_admin=options.admin
+                )
         except AppError as exc:
             raise CommandError(exc.detail) from None
         role = "admin" if options.admin else "user"

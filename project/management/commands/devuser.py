@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from core.database import Database
+from core.settings import Settings
 from project.management.base import BaseCommand
-from project.settings import Settings
 from services import UserService
 
 
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     help = "Create the dev user on an empty database and print its token and a curl example."
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        issued = await UserService().get_or_create_dev_user(settings.dev_user)
+        async with Database.opened(settings) as database:
+            issued = await UserService(database).get_or_create_dev_user(settings.dev_user)
         if issued is None:
             print("users exist already; `python -m project createuser NAME` makes another")
             return 0

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from tortoise.functions import Count
 
+from core.settings import Settings
 from models import ApiToken, ChatSession, User
 from project.management.base import BaseCommand
-from project.settings import Settings
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import re
 
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
 from project.migrations import MigrationError, make_migration
-from project.settings import Settings
 
 
 class Command(BaseCommand):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.settings import Settings
 from project.backup import (
     BackupError,
     app_models,
@@ -22,7 +23,6 @@ from project.backup import (
 )
 from project.management.base import BaseCommand, CommandError
 from project.management.terminal import Progress, add_destructive_arguments, confirm
-from project.settings import Settings
 
 
 class Command(BaseCommand):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 
+from core.database import Database
+from core.settings import Settings
 from models import ApiToken
 from project.management.base import BaseCommand, CommandError
 from project.management.terminal import add_destructive_arguments, confirm
-from project.settings import Settings
 from services import UserService
 
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             print(f"would revoke {len(rows)} token(s) (dry run)")
             return 0
         confirm(f"Revoke {len(rows)} token(s)?", assume_yes=options.yes)
-        revoked = await UserService().revoke_token(options.prefix)
+        async with Database.opened(settings) as database:
+            revoked = await UserService(database).revoke_token(options.prefix)
         print(f"revoked {revoked} token(s)")
         return 0

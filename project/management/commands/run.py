@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
 from project.management.console import print_user_traceback
 from project.scripting import running_services
-from project.settings import Settings
 
 
 class Command(BaseCommand):

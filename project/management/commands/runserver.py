@@ -17,9 +17,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from core.settings import Settings
 from project.app import create_app
 from project.management.base import BaseCommand, CommandError
-from project.settings import Settings
 
 
 class GracefulServer(uvicorn.Server):

@@ -20,6 +20,8 @@ from typing import Any
 
 from tortoise.context import TortoiseContext
 
+from core.database import Database
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError, database_errors, open_database
 from project.management.console import (
     AsyncConsole,
@@ -29,7 +31,6 @@ from project.management.console import (
     run_source,
 )
 from project.scripting import bind, running_services, unbind
-from project.settings import Settings
 from services import Services
 
 INTERFACES = ("ipython", "python")
@@ -81,10 +82,12 @@ class Command(BaseCommand):
         context = TortoiseContext()
         context.__enter__()  # in the main context, so every cell's task inherits it
         running: Services | None = None
+        database = Database.for_settings(settings)
         try:
             with database_errors():
                 loop.run_until_complete(open_database(context, settings, migrated=True))
-            running = Services.build(settings)
+            loop.run_until_complete(database.open())
+            running = Services.build(settings, database)
             loop.run_until_complete(running.start(drive_runs=False))
             token = bind(running)
             namespace = build_namespace(settings, running, context)
@@ -98,6 +101,7 @@ class Command(BaseCommand):
         finally:
             if running is not None:
                 loop.run_until_complete(running.stop())
+            loop.run_until_complete(database.close())
             loop.run_until_complete(context.close_connections())
             context.__exit__(None, None, None)
             if interface != "ipython":

@@ -11,10 +11,10 @@ import argparse
 from aerich import Command as AerichCommand
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from project.db import APP_LABEL, tortoise_config
+from core.database import APP_LABEL, tortoise_config
+from core.database.schema import MIGRATIONS_DIR
+from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
-from project.migrations import MIGRATIONS_DIR
-from project.settings import Settings
 
 
 class Command(BaseCommand):

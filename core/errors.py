@@ -1,0 +1,164 @@
+"""The error tree every API failure is expressed in.
+
+Each error has a stable machine `code`, an HTTP status and a human `title`;
+the handlers in `routes.problems` render them as RFC 9457 problem+json.
+
+    AppError
+    ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id
+    ├── Unauthorized (401)           unauthorized
+    ├── NotFound (404)               session_not_found, run_not_found, approval_not_found
+    ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
+    │                                run_not_cancellable, session_archived
+    ├── PreconditionFailed (412)     version_conflict
+    ├── PayloadTooLarge (413)        payload_too_large
+    ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments
+    ├── PreconditionRequired (428)   precondition_required
+    └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise.exceptions import DBConnectionError
+
+# Failures that mean "the database is unreachable or saturated" (a pool wait that
+# timed out, a dropped connection), not a bug: answered 503, retried by followers.
+UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable error codes; clients branch on these."""
+
+    BAD_REQUEST = "bad_request"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_LAST_EVENT_ID = "invalid_last_event_id"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    SESSION_NOT_FOUND = "session_not_found"
+    RUN_NOT_FOUND = "run_not_found"
+    APPROVAL_NOT_FOUND = "approval_not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    SESSION_BUSY = "session_busy"
+    SESSION_ARCHIVED = "session_archived"
+    APPROVAL_ALREADY_DECIDED = "approval_already_decided"
+    RUN_NOT_CANCELLABLE = "run_not_cancellable"
+    VERSION_CONFLICT = "version_conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    VALIDATION_ERROR = "validation_error"
+    INVALID_TOOL_ARGUMENTS = "invalid_tool_arguments"
+    PRECONDITION_REQUIRED = "precondition_required"
+    NOT_READY = "not_ready"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    SHUTTING_DOWN = "shutting_down"
+    INTERNAL_ERROR = "internal_error"
+    # Codes only a failed run's `error` event carries (with internal_error and
+    # database_unavailable above, and the provider's own codes).
+    UNKNOWN_TOOL = "unknown_tool"
+    TOO_MANY_STEPS = "too_many_steps"
+
+
+class AppError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    status_code: int = 500
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.data = data or {}
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class BadRequest(AppError):
+    """The request is malformed in a way validation cannot express."""
+
+    status_code = 400
+    code = ErrorCode.BAD_REQUEST
+    title = "Bad request"
+
+
+class Unauthorized(AppError):
+    """Missing, malformed, unknown or revoked bearer token."""
+
+    status_code = 401
+    code = ErrorCode.UNAUTHORIZED
+    title = "Unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotFound(AppError):
+    """Unknown id, or an id the caller may not see (indistinguishable on purpose)."""
+
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+    title = "Not found"
+
+
+class Conflict(AppError):
+    """The request conflicts with the current state of a resource."""
+
+    status_code = 409
+    code = ErrorCode.SESSION_BUSY
+    title = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    """An `If-Match` precondition no longer holds."""
+
+    status_code = 412
+    code = ErrorCode.VERSION_CONFLICT
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(AppError):
+    """The body or one of its fields exceeds a configured size limit."""
+
+    status_code = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    title = "Payload too large"
+
+
+class UnprocessableEntity(AppError):
+    """Well-formed input that fails validation."""
+
+    status_code = 422
+    code = ErrorCode.VALIDATION_ERROR
+    title = "Validation error"
+
+
+class PreconditionRequired(AppError):
+    """A conditional request header (`If-Match`) is required."""
+
+    status_code = 428
+    code = ErrorCode.PRECONDITION_REQUIRED
+    title = "Precondition required"
+
+
+class ServiceUnavailable(AppError):
+    """The service cannot answer right now; retrying later may succeed."""
+
+    status_code = 503
+    code = ErrorCode.NOT_READY
+    title = "Service unavailable"
+
+
+def session_not_found() -> NotFound:
+    """Return the one 404 used for unknown and foreign sessions alike."""
+    return NotFound("Session not found.", code=ErrorCode.SESSION_NOT_FOUND)

@@ -1,0 +1,114 @@
+"""Tool calls: their status makes a tool's side effect run at most once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from tortoise import fields
+from tortoise.models import Model
+
+from core.database import Database, Statement, literal
+from models.columns import ModelColumns
+from models.enums import MessageRole, ToolCallStatus
+from models.runs import Run
+
+IN_DOUBT_MESSAGE = (
+    "The tool call started but its result was never recorded (the server stopped during it); "
+    "it may or may not have taken effect and was not run again."
+)
+
+
+class ToolCall(Model):
+    """A tool invocation; its status makes the side effect run at most once."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    run: fields.ForeignKeyRelation[Run] = fields.ForeignKeyField(
+        "models.Run", related_name="tool_calls", on_delete=fields.CASCADE
+    )
+    call_id = fields.CharField(max_length=64)
+    tool = fields.CharField(max_length=64)
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    status = fields.CharEnumField(ToolCallStatus, max_length=16, default=ToolCallStatus.PROPOSED)
+    result: fields.JSONField[Any] = fields.JSONField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tool_call"
+        unique_together = (("run_id", "call_id"),)
+
+    def __str__(self) -> str:
+        return f"{self.tool}({self.call_id})"
+
+    @classmethod
+    async def first_unanswered(cls, database: Database, run_id: UUID) -> ToolCall | None:
+        """The run's first call whose outcome the model has not been given (no tool message)."""
+        rows = await database.fetch_committed(_FIRST_UNANSWERED, run_id)
+        return TOOL_CALL_COLUMNS.instance(rows[0]) if rows else None
+
+    @classmethod
+    async def claim(cls, call_id: UUID, now: datetime) -> bool:
+        """Move an approved call to `started`; only the winner may run the tool."""
+        claimed = await cls.filter(id=call_id, status=ToolCallStatus.APPROVED).update(
+            status=ToolCallStatus.STARTED, started_at=now, updated_at=now
+        )
+        return bool(claimed)
+
+    @classmethod
+    async def record_outcome(
+        cls, call_id: UUID, ok: bool, result: Any, error: str | None, now: datetime
+    ) -> None:
+        """Store what a started call returned."""
+        await cls.filter(id=call_id).update(
+            status=ToolCallStatus.SUCCEEDED if ok else ToolCallStatus.FAILED,
+            result=result,
+            error=error,
+            finished_at=now,
+            updated_at=now,
+        )
+
+    @classmethod
+    async def decide(
+        cls, call_id: UUID, status: ToolCallStatus, now: datetime, **changes: Any
+    ) -> bool:
+        """Record a human decision (or its expiry) on a proposed call."""
+        decided = await cls.filter(id=call_id, status=ToolCallStatus.PROPOSED).update(
+            status=status, updated_at=now, **changes
+        )
+        return bool(decided)
+
+    @classmethod
+    async def reject_proposed(cls, run_id: UUID, reason: str, now: datetime) -> None:
+        """Reject every call of the run still waiting for a decision."""
+        await cls.filter(run_id=run_id, status=ToolCallStatus.PROPOSED).update(
+            status=ToolCallStatus.REJECTED, error=reason, updated_at=now
+        )
+
+    @classmethod
+    async def mark_in_doubt(
+        cls, now: datetime, *, run_id: UUID | None = None, call_id: UUID | None = None
+    ) -> None:
+        """Started calls with no recorded result (of a run, or one call) are in doubt."""
+        query = cls.filter(status=ToolCallStatus.STARTED)
+        query = query.filter(run_id=run_id) if run_id is not None else query.filter(id=call_id)
+        await query.update(
+            status=ToolCallStatus.IN_DOUBT, error=IN_DOUBT_MESSAGE, finished_at=now, updated_at=now
+        )
+
+
+TOOL_CALL_COLUMNS = ModelColumns(ToolCall)
+# A call is answered once the run holds its tool message.
+_FIRST_UNANSWERED = Statement(
+    lambda: (
+        f"SELECT {TOOL_CALL_COLUMNS.select(alias='c')} FROM tool_call c "
+        "WHERE c.run_id = $1 AND NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = $1 "
+        f"AND m.role = {literal(MessageRole.TOOL)} AND m.tool_call_id = c.call_id) "
+        "ORDER BY c.created_at, c.call_id LIMIT 1"
+    )
+)

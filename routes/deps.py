@@ -1,0 +1,135 @@
+"""FastAPI dependency aliases: routes declare what they need by type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from core.errors import Unauthorized
+from core.settings import Settings
+from models import Approval, ChatSession, Run
+from services import AgentContextManager, Caller, Services, SessionManager, UserService
+from services.approvals import HITLManager
+from services.events import EventLog
+from services.runs import RunManager
+
+_bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
+
+# Every dependency is `async def`, even those that never await: FastAPI runs a
+# plain `def` dependency in its threadpool, one thread hop each per request.
+# Each one reaches the managers through the request state rather than through
+# a shared "services" dependency: every node of the dependency graph costs
+# FastAPI work on every request (routing, parameter and cache-key handling).
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+async def get_settings(request: Request) -> Settings:
+    """Return the process settings."""
+    return _services(request).settings
+
+
+async def get_user_service(request: Request) -> UserService:
+    """Return the user/token service."""
+    return _services(request).users
+
+
+async def get_session_manager(request: Request) -> SessionManager:
+    """Return the SessionManager."""
+    return _services(request).sessions
+
+
+async def get_context_manager(request: Request) -> AgentContextManager:
+    """Return the AgentContextManager."""
+    return _services(request).contexts
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+SessionManagerDep = Annotated[SessionManager, Depends(get_session_manager)]
+ContextManagerDep = Annotated[AgentContextManager, Depends(get_context_manager)]
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Authenticate the bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required.")
+    return await _services(request).users.authenticate(credentials.credentials)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_readable_session(
+    session_id: UUID, caller: CallerDep, request: Request
+) -> ChatSession:
+    """Load a session the caller may read."""
+    return await _services(request).sessions.get(caller, session_id)
+
+
+async def get_owned_session(session_id: UUID, caller: CallerDep, request: Request) -> ChatSession:
+    """Load a session the caller owns (may change)."""
+    return await _services(request).sessions.get(caller, session_id, write=True)
+
+
+ReadableSessionDep = Annotated[ChatSession, Depends(get_readable_session)]
+OwnedSessionDep = Annotated[ChatSession, Depends(get_owned_session)]
+
+
+async def get_run_manager(request: Request) -> RunManager:
+    """Return the RunManager."""
+    return _services(request).runs
+
+
+async def get_hitl_manager(request: Request) -> HITLManager:
+    """Return the HITLManager."""
+    return _services(request).hitl
+
+
+async def get_event_log(request: Request) -> EventLog:
+    """Return the durable event log."""
+    return _services(request).events
+
+
+RunManagerDep = Annotated[RunManager, Depends(get_run_manager)]
+HITLManagerDep = Annotated[HITLManager, Depends(get_hitl_manager)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+
+
+async def get_readable_run(run_id: UUID, caller: CallerDep, runs: RunManagerDep) -> Run:
+    """Load a run the caller may read."""
+    return await runs.get(caller, run_id)
+
+
+async def get_owned_run(run_id: UUID, caller: CallerDep, runs: RunManagerDep) -> Run:
+    """Load a run the caller owns (may cancel)."""
+    return await runs.get(caller, run_id, write=True)
+
+
+async def get_readable_approval(
+    approval_id: UUID, caller: CallerDep, hitl: HITLManagerDep
+) -> Approval:
+    """Load an approval the caller may read."""
+    return await hitl.get(caller, approval_id)
+
+
+async def get_owned_approval(
+    approval_id: UUID, caller: CallerDep, hitl: HITLManagerDep
+) -> Approval:
+    """Load an approval the caller may decide."""
+    return await hitl.get(caller, approval_id, write=True)
+
+
+ReadableRunDep = Annotated[Run, Depends(get_readable_run)]
+OwnedRunDep = Annotated[Run, Depends(get_owned_run)]
+ReadableApprovalDep = Annotated[Approval, Depends(get_readable_approval)]
+OwnedApprovalDep = Annotated[Approval, Depends(get_owned_approval)]

@@ -1,0 +1,5 @@
+"""Users, their API tokens, and the caller a bearer token stands for."""
+
+from services.auth.users import Caller, IssuedToken, UserService, hash_token
+
+__all__ = ["Caller", "IssuedToken", "UserService", "hash_token"]

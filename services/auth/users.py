@@ -1,0 +1,116 @@
+"""Users and bearer tokens: creation, authentication, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from core.clock import utcnow
+from core.database import Database
+from core.errors import Conflict, ErrorCode, NotFound, Unauthorized
+from models import ApiToken, User
+
+M = TypeVar("M", bound=Model)
+
+TOKEN_PREFIX = "tp_"
+PREFIX_CHARS = 12  # "tp_" + 9 characters: enough to name a token, useless to guess it
+# last_used_at is refreshed at most this often, so auth costs no write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal of a request."""
+
+    user_id: UUID
+    username: str
+    is_admin: bool
+
+    def sees_all(self, *, write: bool) -> bool:
+        """Whether every owner's rows are in reach: admins read all, but change only their own."""
+        return self.is_admin and not write
+
+    def scope(self, query: QuerySet[M], owner_field: str, *, write: bool) -> QuerySet[M]:
+        """Rows the caller may read (admins read all) or change (owners only)."""
+        if self.sees_all(write=write):
+            return query
+        return query.filter(**{owner_field: self.user_id})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A freshly created token; `token` is shown once and never stored."""
+
+    token: str
+    prefix: str
+    user: User
+
+
+def hash_token(token: str) -> str:
+    """Return the sha256 hex digest stored for a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserService:
+    """Create users and tokens, and resolve bearer tokens to callers."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create_user(self, username: str, *, is_admin: bool = False) -> IssuedToken:
+        """Create a user with a first token."""
+        async with in_transaction():
+            try:
+                user = await User.create(username=username, is_admin=is_admin)
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"User {username!r} already exists.", code=ErrorCode.IDEMPOTENCY_CONFLICT
+                ) from exc
+            return await self._issue(user, name="initial")
+
+    async def create_token(self, username: str, name: str = "") -> IssuedToken:
+        """Issue another token for an existing user."""
+        user = await User.get_or_none(username=username)
+        if user is None:
+            raise NotFound(f"No user named {username!r}.")
+        return await self._issue(user, name=name)
+
+    async def revoke_token(self, prefix: str) -> int:
+        """Revoke every live token with this prefix; return how many."""
+        return await ApiToken.filter(prefix=prefix, revoked_at__isnull=True).update(
+            revoked_at=utcnow()
+        )
+
+    async def get_or_create_dev_user(self, username: str) -> IssuedToken | None:
+        """Create `username` with a token when no user exists at all."""
+        if await User.exists():
+            return None
+        return await self.create_user(username, is_admin=True)
+
+    async def authenticate(self, token: str) -> Caller:
+        """Resolve a bearer token, or raise Unauthorized."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            raise Unauthorized("Malformed bearer token.")
+        stored = await ApiToken.with_user(self._database, hash_token(token))
+        if stored is None or stored.revoked_at is not None:
+            raise Unauthorized("Unknown or revoked token.")
+        now = utcnow()
+        if stored.last_used_at is None or now - stored.last_used_at > LAST_USED_RESOLUTION:
+            await ApiToken.touch(stored.id, now)
+        user = stored.user
+        return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
+
+    async def _issue(self, user: User, name: str) -> IssuedToken:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        prefix = token[:PREFIX_CHARS]
+        await ApiToken.create(user=user, name=name, prefix=prefix, token_hash=hash_token(token))
+        return IssuedToken(token=token, prefix=prefix, user=user)

@@ -1,0 +1,1 @@
+"""Helpers the domain packages share: group commit and keyset pagination."""

@@ -1,0 +1,102 @@
+"""Opaque keyset cursors: base64url JSON, validated strictly on the way in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from core.errors import BadRequest, ErrorCode
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One keyset page; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+async def newest_first(
+    query: QuerySet[M], time_field: str, limit: int, cursor: str | None
+) -> Page[M]:
+    """Page `query` by (time_field, id) descending: stable under concurrent inserts."""
+    if cursor is not None:
+        moment, last_id = parse_time_cursor(cursor)
+        earlier: dict[str, Any] = {f"{time_field}__lt": moment}
+        same_time_lower_id: dict[str, Any] = {time_field: moment, "id__lt": last_id}
+        query = query.filter(Q(**earlier) | Q(**same_time_lower_id))
+    rows = await query.order_by(f"-{time_field}", "-id").limit(limit + 1)
+    items = rows[:limit]
+    if len(rows) <= limit:
+        return Page(items, None)
+    last = items[-1]
+    return Page(items, time_cursor(getattr(last, time_field), last.pk))
+
+
+def invalid_cursor() -> BadRequest:
+    """Return the error for an undecodable or tampered cursor."""
+    return BadRequest("The cursor is invalid.", code=ErrorCode.INVALID_CURSOR)
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    """Encode a cursor payload."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
+    """Decode a cursor that must hold exactly `keys`, else raise invalid_cursor."""
+    if len(cursor) > 512:
+        raise invalid_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid_cursor() from exc
+    if not isinstance(payload, dict) or set(payload) != keys:
+        raise invalid_cursor()
+    return payload
+
+
+def time_cursor(moment: datetime, row_id: UUID) -> str:
+    """Cursor after a row in (timestamp desc, id desc) order."""
+    return encode_cursor({"u": moment.isoformat(), "i": str(row_id)})
+
+
+def parse_time_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of `time_cursor`."""
+    payload = decode_cursor(cursor, {"u", "i"})
+    try:
+        updated_at = datetime.fromisoformat(payload["u"])
+        session_id = UUID(payload["i"])
+    except (TypeError, ValueError) as exc:
+        raise invalid_cursor() from exc
+    if updated_at.tzinfo is None:
+        raise invalid_cursor()
+    return updated_at, session_id
+
+
+def seq_cursor(direction: str, seq: int) -> str:
+    """Cursor for message history: continue `direction` ("after"/"before") from `seq`."""
+    return encode_cursor({"d": direction, "s": seq})
+
+
+def parse_seq_cursor(cursor: str) -> tuple[str, int]:
+    """Inverse of `seq_cursor`."""
+    payload = decode_cursor(cursor, {"d", "s"})
+    direction, seq = payload["d"], payload["s"]
+    if direction not in {"after", "before"} or type(seq) is not int or not 0 <= seq < 2**31:
+        raise invalid_cursor()
+    return direction, seq

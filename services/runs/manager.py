@@ -1,0 +1,168 @@
+"""RunManager: start agent runs (one active per session), read, await and cancel them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from core.database import Database
+from core.errors import Conflict, ErrorCode, NotFound, ServiceUnavailable
+from models import (
+    TERMINAL_EVENT_TYPES,
+    Approval,
+    ChatSession,
+    EventType,
+    Message,
+    MessageDraft,
+    MessageRole,
+    Run,
+    SessionStatus,
+)
+from models.messages import replay
+from services.auth import Caller
+from services.events import EventLog
+from services.runs.executor import RunExecutor
+from services.runs.lifecycle import RunLifecycle
+from services.sessions import SessionManager
+
+
+class OnBusy(StrEnum):
+    """What to do when the session already has an active run."""
+
+    REJECT = "reject"
+    ENQUEUE = "enqueue"
+
+
+@dataclass(frozen=True, slots=True)
+class RunTurn:
+    """A run as far as it got: finished, failed or waiting for an approval."""
+
+    run: Run
+    messages: list[Message]
+    approval: Approval | None
+
+
+class RunManager:
+    """The entry points of agent runs."""
+
+    def __init__(
+        self,
+        database: Database,
+        sessions: SessionManager,
+        events: EventLog,
+        lifecycle: RunLifecycle,
+        executor: RunExecutor,
+        max_title_chars: int,
+    ) -> None:
+        self._database = database
+        # A session created by its first message is titled by that message's first line.
+        self._title_chars = min(max_title_chars, 80)
+        self._sessions = sessions
+        self._events = events
+        self._lifecycle = lifecycle
+        self._executor = executor
+
+    async def get(self, caller: Caller, run_id: UUID, *, write: bool = False) -> Run:
+        """Load a run the caller may see, or 404."""
+        run = await caller.scope(Run.all(), "session__owner_id", write=write).get_or_none(id=run_id)
+        if run is None:
+            raise NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND)
+        return run
+
+    async def start(
+        self,
+        caller: Caller,
+        *,
+        session_id: UUID | None,
+        message: str,
+        agent: str | None,
+        client_message_id: str | None,
+        on_busy: OnBusy,
+    ) -> Run:
+        """Commit the user's message and a new run, then schedule the run."""
+        if not self._executor.accepting:
+            raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
+        session = await self._session_for(caller, session_id, message, agent)
+        draft = MessageDraft(
+            role=MessageRole.USER, content=message, client_message_id=client_message_id
+        )
+        if client_message_id is not None:
+            earlier = await self._replay(session, draft)
+            if earlier is not None:
+                return earlier
+        take_slot = on_busy is OnBusy.REJECT
+        if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
+            raise await self._busy(session.id)
+        queued = await self._lifecycle.queue(session.id, session.agent, draft, take_slot=take_slot)
+        if queued is None:
+            raise await self._busy(session.id)
+        run, stored = queued
+        self._events.publish(stored)
+        if run.active_session_id is not None:
+            self._executor.schedule(run.id)
+        else:
+            await self._executor.promote(session.id)
+        return run
+
+    async def wait_for_turn(self, run: Run) -> RunTurn:
+        """Follow a run until it ends or asks for an approval; return how far it got."""
+        async for event in self._events.follow(run.id, 0):
+            if event.type in TERMINAL_EVENT_TYPES or event.type == EventType.APPROVAL_REQUIRED:
+                break
+        return RunTurn(
+            run=await Run.get(id=run.id),
+            messages=await Message.of_run(run.id),
+            approval=await Approval.pending_for_run(run.id),
+        )
+
+    async def cancel(self, run: Run) -> Run:
+        """Cancel a queued, running or waiting run; its partial text is kept."""
+        cancelled = await self._executor.cancel(run.id)
+        if cancelled is None:
+            current = await Run.get(id=run.id)
+            raise Conflict(
+                f"The run is already {current.status}.",
+                code=ErrorCode.RUN_NOT_CANCELLABLE,
+                data={"run_status": str(current.status)},
+            )
+        return cancelled
+
+    async def _session_for(
+        self, caller: Caller, session_id: UUID | None, message: str, agent: str | None
+    ) -> ChatSession:
+        if session_id is None:
+            first_line = message.strip().splitlines()[0] if message.strip() else ""
+            title = first_line[: self._title_chars]
+            return await self._sessions.create(
+                caller, title=title, agent=agent or "default", metadata={}
+            )
+        session = await self._sessions.get(caller, session_id, write=True)
+        if session.status is SessionStatus.ARCHIVED:
+            raise Conflict("The session is archived.", code=ErrorCode.SESSION_ARCHIVED)
+        return session
+
+    async def _replay(self, session: ChatSession, draft: MessageDraft) -> Run | None:
+        """A retried request (same client_message_id) gets the run it started."""
+        assert draft.client_message_id is not None
+        earlier = await Message.with_client_id(session.id, draft.client_message_id)
+        if earlier is None:
+            return None
+        outcome = replay(earlier, draft)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        run_id = earlier.run_id  # type: ignore[attr-defined]
+        if run_id is None:
+            raise Conflict(
+                "This client_message_id belongs to a message without a run.",
+                code=ErrorCode.IDEMPOTENCY_CONFLICT,
+            )
+        return await Run.get(id=run_id)
+
+    async def _busy(self, session_id: UUID) -> Conflict:
+        active = await Run.blocking(session_id)
+        return Conflict(
+            "The session already has an active run.",
+            code=ErrorCode.SESSION_BUSY,
+            data={"run_id": str(active.id) if active else None},
+        )

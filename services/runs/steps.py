@@ -1,0 +1,198 @@
+"""The persisted steps of a run: a model round, tool calls and their outcomes.
+
+Each method writes one fact and emits its event; the executor strings them
+together. Nothing here keeps state between calls, so a run resumes from the
+database alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from agent import (
+    AgentRunner,
+    AssistantMessage,
+    RunError,
+    RunFinished,
+    TextDelta,
+    ToolCallRequested,
+    ToolOutcome,
+)
+from core.clock import utcnow
+from core.database import Database
+from core.settings import Settings
+from models import (
+    IN_DOUBT_MESSAGE,
+    AppendRequest,
+    Approval,
+    EventType,
+    Message,
+    MessageDraft,
+    MessageRole,
+    Run,
+    RunEvent,
+    ToolCall,
+    ToolCallStatus,
+)
+from services.events import EventLog
+from services.events.payloads import approval_required_data
+from services.runs.agent import SessionToolContext, to_turns
+from services.runs.assistant import AssistantStream
+from services.sessions import AgentContextManager
+
+
+@dataclass
+class RoundResult:
+    """How a model round ended."""
+
+    finished: bool = False
+    error: RunError | None = None
+    tool_calls: list[ToolCallRequested] = field(default_factory=list)
+
+
+class RunSteps:
+    """The steps a run takes; the executor decides their order."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        events: EventLog,
+        runner: AgentRunner,
+        contexts: AgentContextManager,
+    ) -> None:
+        self._database = database
+        self._events = events
+        self._runner = runner
+        self._contexts = contexts
+        self._window = settings.agent_history_window
+        self._coalesce = settings.delta_coalesce_ms / 1000
+        self._approval_ttl = timedelta(seconds=settings.approval_ttl_seconds)
+
+    async def model_round(self, run: Run) -> RoundResult:
+        """Ask the model once; persist its text; return its tool calls or how it ended."""
+        session_id = run.session_id  # type: ignore[attr-defined]
+        window = await Message.history_window(self._database, session_id, run.id, self._window)
+        stream = AssistantStream(self._database, run, self._events, self._coalesce)
+        result = RoundResult()
+        try:
+            async for event in self._runner.step(to_turns(window)):
+                if isinstance(event, TextDelta):
+                    await stream.add(event.text)
+                elif isinstance(event, AssistantMessage):
+                    await stream.finish(event)
+                elif isinstance(event, ToolCallRequested):
+                    result.tool_calls.append(event)
+                elif isinstance(event, RunFinished):
+                    result.finished = True
+                elif isinstance(event, RunError):
+                    await stream.flush()
+                    result.error = event
+        except asyncio.CancelledError:
+            await asyncio.shield(stream.checkpoint())  # keep the partial text
+            raise
+        return result
+
+    async def first_unanswered_call(self, run: Run) -> ToolCall | None:
+        """The run's first tool call whose outcome the model has not been given yet."""
+        return await ToolCall.first_unanswered(self._database, run.id)
+
+    def knows_tool(self, name: str) -> bool:
+        """Whether a tool of this name exists."""
+        return self._runner.registry.get(name) is not None
+
+    def unknown_tool(self, call: ToolCall) -> str:
+        """The error message for a call of a tool that does not exist."""
+        tools = ", ".join(self._runner.registry.names())
+        return f"Unknown tool {call.tool!r}; the tools are: {tools}."
+
+    async def propose_tool_call(self, run: Run, request: ToolCallRequested) -> None:
+        """Record a requested tool call; ask for approval when the tool needs it."""
+        registry = self._runner.registry
+        status, error = ToolCallStatus.APPROVED, None
+        if registry.get(request.tool) is None:
+            status, error = ToolCallStatus.FAILED, f"Unknown tool: {request.tool!r}"
+        else:
+            try:
+                registry.validate(request.tool, request.arguments)
+            except Exception as exc:  # InvalidToolArguments: reported to the model, not run
+                status, error = ToolCallStatus.FAILED, getattr(exc, "message", str(exc))
+        needs_approval = status is ToolCallStatus.APPROVED and registry.needs_approval(request.tool)
+        if needs_approval:
+            status = ToolCallStatus.PROPOSED
+        async with in_transaction():
+            call = await ToolCall.create(
+                run_id=run.id,
+                call_id=request.call_id,
+                tool=request.tool,
+                arguments=request.arguments,
+                status=status,
+                error=error,
+            )
+            if needs_approval:
+                await Approval.create(
+                    session_id=run.session_id,  # type: ignore[attr-defined]
+                    run_id=run.id,
+                    tool_call=call,
+                    tool=request.tool,
+                    arguments=request.arguments,
+                    expires_at=utcnow() + self._approval_ttl,
+                )
+        # `approval_required` follows once the run is parked (`announce_pending_approval`).
+        payload = {"call_id": request.call_id, "tool": request.tool, "arguments": request.arguments}
+        await self._events.emit(run.id, EventType.TOOL_CALL, payload)
+
+    async def announce_pending_approval(self, run: Run, call: ToolCall) -> bool:
+        """Emit `approval_required` for a parked call, once; False if no decision is pending."""
+        approval = await Approval.pending_for_call(call.id)
+        if approval is None:
+            return False
+        announced = await RunEvent.filter(run_id=run.id, type=EventType.APPROVAL_REQUIRED)
+        if not any(event.data.get("approval_id") == str(approval.id) for event in announced):
+            data = approval_required_data(approval, call.call_id)
+            await self._events.emit(run.id, EventType.APPROVAL_REQUIRED, data)
+        return True
+
+    async def settle_tool_call(self, run: Run, call: ToolCall) -> None:
+        """Turn a decided tool call into its outcome (running it at most once) and report it."""
+        outcome = await self._outcome(run, call)
+        payload: dict[str, Any] = {"call_id": call.call_id, "tool": call.tool}
+        if outcome.ok:
+            payload["result"] = outcome.result
+        else:
+            payload["error"] = outcome.error
+        await self._events.emit(run.id, EventType.TOOL_RESULT, payload)
+        turn = outcome.to_turn(call.call_id, call.tool)
+        draft = MessageDraft(
+            role=MessageRole.TOOL, content=turn.content, tool_call_id=call.call_id, run_id=run.id
+        )
+        request = AppendRequest(run.session_id, draft)  # type: ignore[attr-defined]
+        async with in_transaction():
+            outcome_row = (await Message.append(self._database, [request], utcnow()))[0]
+        if isinstance(outcome_row, BaseException):
+            raise outcome_row
+
+    async def _outcome(self, run: Run, call: ToolCall) -> ToolOutcome:
+        """Execute an approved call, or read the outcome already recorded."""
+        if call.status is ToolCallStatus.APPROVED:
+            if await ToolCall.claim(call.id, utcnow()):
+                return await self._execute(run, call)
+            call = await ToolCall.get(id=call.id)
+        if call.status is ToolCallStatus.STARTED:
+            # Started by a process that died before recording a result: never run it again.
+            await ToolCall.mark_in_doubt(utcnow(), call_id=call.id)
+            return ToolOutcome.failure(IN_DOUBT_MESSAGE)
+        if call.status is ToolCallStatus.SUCCEEDED:
+            return ToolOutcome.success(call.result)
+        return ToolOutcome.failure(call.error or f"Tool call {call.status}.")
+
+    async def _execute(self, run: Run, call: ToolCall) -> ToolOutcome:
+        context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]
+        outcome = await self._runner.execute_tool(call.tool, call.arguments, context)
+        await ToolCall.record_outcome(call.id, outcome.ok, outcome.result, outcome.error, utcnow())
+        return outcome

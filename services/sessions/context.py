@@ -1,0 +1,65 @@
+"""AgentContextManager: per-session agent state with optimistic concurrency."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from tortoise.transactions import in_transaction
+
+from core.clock import utcnow
+from core.database import Database
+from core.errors import ErrorCode, PayloadTooLarge, PreconditionFailed, session_not_found
+from models import AgentContext
+
+
+class AgentContextManager:
+    """Read and replace a session's context; every write bumps `version`."""
+
+    def __init__(self, database: Database, max_bytes: int) -> None:
+        self._database = database
+        self.max_bytes = max_bytes
+
+    async def get(self, session_id: UUID) -> AgentContext:
+        """Return the context row of a session."""
+        context = await AgentContext.get_or_none(session_id=session_id)
+        if context is None:
+            raise session_not_found()
+        return context
+
+    async def replace(
+        self, session_id: UUID, data: dict[str, Any], expected_version: int | None
+    ) -> AgentContext:
+        """Replace the data if the version still matches (None: unconditionally)."""
+        self._check_size(data)
+        written = await AgentContext.replace(
+            self._database, session_id, data, expected_version, utcnow()
+        )
+        if written is None:
+            current = await self.get(session_id)
+            raise PreconditionFailed(
+                "The context changed since it was read; fetch it again.",
+                code=ErrorCode.VERSION_CONFLICT,
+                data={"current_version": current.version},
+            )
+        return written
+
+    async def set_key(self, session_id: UUID, key: str, value: Any) -> AgentContext:
+        """Set one key atomically (used by the `remember` tool)."""
+        async with in_transaction():
+            context = await AgentContext.locked_for_update(session_id)
+            if context is None:
+                raise session_not_found()
+            data = {**context.data, key: value}
+            self._check_size(data)
+            await AgentContext.write_data(context.id, data, utcnow())
+        return await self.get(session_id)
+
+    def _check_size(self, data: dict[str, Any]) -> None:
+        size = len(json.dumps(data, separators=(",", ":")).encode())
+        if size > self.max_bytes:
+            raise PayloadTooLarge(
+                f"The context is {size} bytes; the limit is {self.max_bytes}.",
+                data={"limit_bytes": self.max_bytes},
+            )

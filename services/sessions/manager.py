@@ -1,0 +1,104 @@
+"""SessionManager: chat sessions and their message history, scoped to the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from tortoise.transactions import in_transaction
+
+from core.clock import utcnow
+from core.database import Database
+from core.errors import Conflict, ErrorCode, session_not_found
+from models import (
+    AgentContext,
+    AppendRequest,
+    AppendResult,
+    ChatSession,
+    Message,
+    MessageDraft,
+    SessionStatus,
+)
+from services.auth import Caller
+from services.common.group_commit import GroupCommitter
+from services.common.pagination import Page, newest_first, parse_seq_cursor, seq_cursor
+
+# One stored message as a row: the API's field names, JSON columns decoded.
+MessageRow = dict[str, Any]
+
+
+class SessionManager:
+    """Create, read, update and delete sessions; append and page messages."""
+
+    def __init__(
+        self, database: Database, writer: GroupCommitter[AppendRequest, AppendResult]
+    ) -> None:
+        self._database = database
+        self._writer = writer
+
+    async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
+        """Load one session, or raise the same 404 for unknown and foreign ids."""
+        owner = None if caller.sees_all(write=write) else caller.user_id
+        session = await ChatSession.visible(self._database, session_id, owner)
+        if session is None:
+            raise session_not_found()
+        return session
+
+    async def create(
+        self, caller: Caller, *, title: str, agent: str, metadata: dict[str, Any]
+    ) -> ChatSession:
+        """Create a session together with its empty agent context."""
+        async with in_transaction():
+            session = await ChatSession.create(
+                owner_id=caller.user_id, title=title, agent=agent, metadata=metadata
+            )
+            await AgentContext.create(session=session)
+        return session
+
+    async def list(
+        self, caller: Caller, *, limit: int, cursor: str | None, status: SessionStatus | None
+    ) -> Page[ChatSession]:
+        """List sessions newest first, by (updated_at, id) keyset."""
+        query = caller.scope(ChatSession.all(), "owner_id", write=False)
+        if status is not None:
+            query = query.filter(status=status)
+        return await newest_first(query, "updated_at", limit, cursor)
+
+    async def update(self, session: ChatSession, changes: dict[str, Any]) -> ChatSession:
+        """Apply a partial update (title, metadata, status)."""
+        if changes:
+            await ChatSession.filter(id=session.id).update(**changes, updated_at=utcnow())
+        return await ChatSession.get(id=session.id)
+
+    async def delete(self, session: ChatSession) -> None:
+        """Delete a session; messages, context, runs and approvals cascade."""
+        await ChatSession.filter(id=session.id).delete()
+
+    async def append(self, session: ChatSession, draft: MessageDraft) -> AppendResult:
+        """Append a message durably; returns once its batch has committed."""
+        if session.status is SessionStatus.ARCHIVED:
+            raise Conflict("The session is archived.", code=ErrorCode.SESSION_ARCHIVED)
+        return await self._writer.submit(AppendRequest(session.id, draft))
+
+    async def messages(
+        self,
+        session: ChatSession,
+        *,
+        limit: int,
+        after_seq: int | None,
+        before_seq: int | None,
+        cursor: str | None,
+    ) -> Page[MessageRow]:
+        """Page history ascending after a seq, or the page just before a seq."""
+        direction, seq = "after", after_seq or 0
+        if cursor is not None:
+            direction, seq = parse_seq_cursor(cursor)
+        elif before_seq is not None:
+            direction, seq = "before", before_seq
+        rows = await Message.page(self._database, session.id, direction, seq, limit + 1)
+        more = len(rows) > limit
+        if direction == "after":
+            items = rows[:limit]
+            return Page(items, seq_cursor("after", items[-1]["seq"]) if more else None)
+        items = list(reversed(rows[:limit]))
+        return Page(items, seq_cursor("before", items[0]["seq"]) if more else None)
