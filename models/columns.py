@@ -4,7 +4,7 @@ A named query that is written by hand (because building it through the ORM
 costs more than running it) still takes its column list and its row mapping
 from here, so a field added to a model reaches every such query without an
 edit: `ModelColumns(Run).select()` lists every stored column of `run`, and
-`.instance(row)` turns a row into a `Run` through the ORM's public
+`.instance(database, row)` turns a row into a `Run` through the ORM's public
 `Model.construct`, each value decoded by its field's type.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from tortoise import fields
 from tortoise.models import Model
 
+from core.database import Database
 from core.database.values import datetime_value, json_value, uuid_value
 
 M = TypeVar("M", bound=Model)
@@ -92,16 +93,22 @@ class ModelColumns(Generic[M]):
             parts.append(f"{qualifier}{column}" + ("" if label == column else f" AS {label}"))
         return ", ".join(parts)
 
-    def values(self, row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    def values(
+        self, database: Database, row: Mapping[str, Any], prefix: str = ""
+    ) -> dict[str, Any]:
         """Field name -> Python value, for a row selected with `select(prefix=…)`."""
-        fields_map = self.model._meta.fields_map
-        return {name: _decoder(fields_map[name])(row[prefix + name]) for name in self.columns}
+        return database.derived(self, self._decoder).values(row, prefix)
 
-    def instance(self, row: Mapping[str, Any], prefix: str = "") -> M:
+    def instance(self, database: Database, row: Mapping[str, Any], prefix: str = "") -> M:
         """The model instance a row holds (as the ORM would have loaded it)."""
         if self._names is not None:
             raise TypeError(f"a {self.model.__name__} needs every column, not {self._names}")
-        return self.model.construct(_saved_in_db=True, **self.values(row, prefix))
+        values = database.derived(self, self._decoder).values(row, prefix)
+        return self.model.construct(_saved_in_db=True, **values)
+
+    def _decoder(self) -> RowDecoder:
+        fields_map = self.model._meta.fields_map
+        return RowDecoder(tuple((name, _decoder(fields_map[name])) for name in self.columns))
 
     def json_decoded(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with its JSON columns decoded and the rest as the driver gave them.
@@ -114,3 +121,18 @@ class ModelColumns(Generic[M]):
             if isinstance(fields_map[name], fields.JSONField):
                 row[name] = json_value(row[name])
         return row
+
+
+class RowDecoder:
+    """Turns rows into field values, one decoder per column (derived once per database)."""
+
+    __slots__ = ("_decoders",)
+
+    def __init__(self, decoders: tuple[tuple[str, Decoder], ...]) -> None:
+        self._decoders = decoders
+
+    def values(self, row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        """Field name -> Python value."""
+        if prefix:
+            return {name: decode(row[prefix + name]) for name, decode in self._decoders}
+        return {name: decode(row[name]) for name, decode in self._decoders}

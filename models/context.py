@@ -56,7 +56,7 @@ class AgentContext(Model):
             rows = await database.execute(
                 _REPLACE_IF_VERSION, encoded, now, session_id, expected_version
             )
-        return CONTEXT_COLUMNS.instance(rows[0]) if rows else None
+        return CONTEXT_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
     async def locked_for_update(cls, session_id: UUID) -> AgentContext | None:

@@ -85,7 +85,7 @@ class Message(Model):
         Messages of runs still queued behind this one are not its history yet.
         """
         rows = await database.fetch_committed(_WINDOW, session_id, run_id, size)
-        return [_TURN_COLUMNS.values(row) for row in reversed(rows)]
+        return [_TURN_COLUMNS.values(database, row) for row in reversed(rows)]
 
     @classmethod
     async def of_run(cls, run_id: UUID) -> list[Message]:

@@ -131,7 +131,7 @@ class Run(Model):
         run back to running). The first start time is kept.
         """
         rows = await database.execute(_TAKE_LEASE, owner, until, now, run_id)
-        return RUN_COLUMNS.instance(rows[0]) if rows else None
+        return RUN_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
     async def renew_lease(

@@ -56,7 +56,7 @@ class ChatSession(Model):
             rows = await database.fetch_committed(_BY_ID, session_id)
         else:
             rows = await database.fetch_committed(_BY_ID_AND_OWNER, session_id, owner_id)
-        return SESSION_COLUMNS.instance(rows[0]) if rows else None
+        return SESSION_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
     async def allocate_seqs(

@@ -50,7 +50,7 @@ class ToolCall(Model):
     async def first_unanswered(cls, database: Database, run_id: UUID) -> ToolCall | None:
         """The run's first call whose outcome the model has not been given (no tool message)."""
         rows = await database.fetch_committed(_FIRST_UNANSWERED, run_id)
-        return TOOL_CALL_COLUMNS.instance(rows[0]) if rows else None
+        return TOOL_CALL_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
     async def claim(cls, call_id: UUID, now: datetime) -> bool:

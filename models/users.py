@@ -54,8 +54,8 @@ class ApiToken(Model):
         rows = await database.fetch_committed(_WITH_USER, token_hash)
         if not rows:
             return None
-        token = TOKEN_COLUMNS.instance(rows[0])
-        token.user = USER_COLUMNS.instance(rows[0], prefix=_USER_PREFIX)
+        token = TOKEN_COLUMNS.instance(database, rows[0])
+        token.user = USER_COLUMNS.instance(database, rows[0], prefix=_USER_PREFIX)
         return token
 
     @classmethod

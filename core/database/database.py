@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from tortoise import connections
@@ -28,6 +28,8 @@ from tortoise.exceptions import OperationalError
 from core.database.config import connection_config
 from core.database.values import sqlite_parameter
 from core.settings import Settings
+
+T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 # `col = ANY($n)` takes a list parameter: a PostgreSQL array, a JSON array on SQLite.
@@ -126,6 +128,7 @@ class Database:
         self.dialect = dialect
         self._reader = reader
         self._texts: dict[Statement, str] = {}
+        self._derived: dict[object, Any] = {}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Database:
@@ -191,6 +194,14 @@ class Database:
                 raise ValueError(f"a {statement.only} statement cannot run on {self.dialect}")
             text = self._texts[statement] = statement.render(self.dialect)
         return text
+
+    def derived(self, key: object, build: Callable[[], T]) -> T:
+        """What `build` derives for `key`, built on first use and kept (e.g. a row decoder)."""
+        try:
+            value: T = self._derived[key]
+        except KeyError:
+            value = self._derived[key] = build()
+        return value
 
     async def _run_on(
         self, connection: BaseDBAsyncClient, statement: Statement, params: tuple[Any, ...]

@@ -36,6 +36,7 @@ async def test_a_session_row_is_the_same_model_from_sqlite_text_and_postgres_val
     when = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     common = {"title": "t", "agent": "default", "status": "archived", "message_count": 3}
     from_sqlite = SESSION_COLUMNS.instance(
+        services.database,
         {
             **common,
             "id": str(session_id),
@@ -44,9 +45,10 @@ async def test_a_session_row_is_the_same_model_from_sqlite_text_and_postgres_val
             "created_at": "2026-11-27 12:00:00+00:00",
             "updated_at": "2026-11-27 12:00:00+00:00",
             "last_message_at": None,
-        }
+        },
     )
     from_postgres = SESSION_COLUMNS.instance(
+        services.database,
         {
             **common,
             "id": session_id,
@@ -55,7 +57,7 @@ async def test_a_session_row_is_the_same_model_from_sqlite_text_and_postgres_val
             "created_at": when,
             "updated_at": when,
             "last_message_at": None,
-        }
+        },
     )
     fields = SESSION_COLUMNS.columns
     assert {f: getattr(from_sqlite, f) for f in fields} == {
