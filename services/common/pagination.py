@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -85,6 +85,11 @@ def parse_time_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise invalid_cursor() from exc
     if updated_at.tzinfo is None:
         raise invalid_cursor()
+    try:
+        # Every dialect compares in UTC; a forged offset can push the moment out of range.
+        updated_at = updated_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise invalid_cursor() from exc
     return updated_at, session_id
 
 

@@ -63,8 +63,10 @@ async def test_bad_last_event_id_is_a_400(client: httpx.AsyncClient, services: S
     run_id, _ = await finished_tool_run(client, headers)
     url = f"{API}/runs/{run_id}/events"
 
-    for bad in ["abc", "-1", "1.5", "0x10", "99999999999", "1 2"]:
-        by_header = await client.get(url, headers={**headers, "Last-Event-ID": bad})
+    # "²" and "١" pass str.isdigit(): the first made int() fail, the second was read as 1.
+    for bad in ["abc", "-1", "1.5", "0x10", "99999999999", "1 2", "²", "\u0661", "１"]:
+        raw = bad.encode("latin-1", errors="ignore") or bad.encode()  # "²" is byte 0xB2
+        by_header = await client.get(url, headers={**headers, "Last-Event-ID": raw})
         by_query = await client.get(url, headers=headers, params={"after": bad})
         assert_problem(by_header, 400, "invalid_last_event_id")
         assert_problem(by_query, 400, "invalid_last_event_id")

@@ -122,6 +122,9 @@ FORGED_SESSION_CURSORS = [
     _b64({"u": "2024-01-01T00:00:00+00:00", "i": "not-a-uuid"}),
     _b64({"u": 5, "i": 7}),
     _b64({"d": "after", "s": 3}),  # a message cursor
+    # In range as written, out of range in UTC (PostgreSQL answered 500).
+    _b64({"u": "0001-01-01T00:00:00+14:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
+    _b64({"u": "9999-12-31T23:59:59-14:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
 ]
 
 FORGED_MESSAGE_CURSORS = [
