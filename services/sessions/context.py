@@ -29,12 +29,12 @@ class AgentContextManager:
         return context
 
     async def replace(
-        self, session_id: UUID, data: dict[str, Any], expected_version: int | None
+        self, session_id: UUID, data: dict[str, Any], expected_versions: list[int] | None
     ) -> AgentContext:
-        """Replace the data if the version still matches (None: unconditionally)."""
+        """Replace the data if the version is one of those expected (None: unconditionally)."""
         self._check_size(data)
         written = await AgentContext.replace(
-            self._database, session_id, data, expected_version, utcnow()
+            self._database, session_id, data, expected_versions, utcnow()
         )
         if written is None:
             current = await self.get(session_id)
