@@ -196,6 +196,13 @@ class EventLog:
         rows = await RunEvent.after(self._database, run_id, after, limit)
         return [StoredEvent(run_id, int(row["seq"]), str(row["type"]), row["data"]) for row in rows]
 
+    async def is_over(self, run_id: UUID, after: int) -> bool:
+        """Whether the run's log has ended and holds nothing after `after`."""
+        # The end first: once it is logged nothing is appended, so the read settles it.
+        if not await RunEvent.has_end(self._database, run_id):
+            return False
+        return not await self.read(run_id, after, limit=1)
+
     async def follow(self, run_id: UUID, after: int) -> AsyncGenerator[StoredEvent, None]:
         """Replay from the database after `after`, then follow live until the terminal event."""
         last = after

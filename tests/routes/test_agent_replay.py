@@ -48,14 +48,30 @@ async def test_resume_at_every_event_id(client: httpx.AsyncClient, services: Ser
     run_id, events = await finished_tool_run(client, headers)
     assert_ids(events)
 
-    for last in range(len(events) + 1):
+    for last in range(len(events)):
         assert await run_events(client, headers, run_id, last_event_id=last) == events[last:]
     for after in (0, 3, len(events) - 1):
         assert await run_events(client, headers, run_id, after=after) == events[after:]
     assert await run_events(client, headers, run_id, last_event_id=5, after=2) == events[5:]
-    # Past the end of a finished run: the stream ends at once instead of waiting.
-    assert await run_events(client, headers, run_id, last_event_id=len(events) + 50) == []
-    assert await run_events(client, headers, run_id, after=10_000) == []
+
+
+async def test_resuming_past_the_end_of_a_finished_run_is_204(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    run_id, events = await finished_tool_run(client, headers)
+    url = f"{API}/runs/{run_id}/events"
+    # An empty 200 made a browser's EventSource reconnect forever; 204 makes it stop.
+    by_header = [{**headers, "Last-Event-ID": str(n)} for n in (len(events), len(events) + 50)]
+    for response in [
+        *[await client.get(url, headers=resume) for resume in by_header],
+        await client.get(url, headers=headers, params={"after": "10000"}),
+    ]:
+        assert response.status_code == 204, response.text
+        assert response.content == b""
+    # One event short of the end still streams that event.
+    last = await run_events(client, headers, run_id, last_event_id=len(events) - 1)
+    assert last == events[-1:]
 
 
 async def test_bad_last_event_id_is_a_400(client: httpx.AsyncClient, services: Services) -> None:
