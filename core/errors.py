@@ -4,7 +4,8 @@ Each error has a stable machine `code`, an HTTP status and a human `title`;
 the handlers in `routes.problems` render them as RFC 9457 problem+json.
 
     AppError
-    ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id
+    ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id,
+    │                                conflicting_parameters
     ├── Unauthorized (401)           unauthorized
     ├── NotFound (404)               session_not_found, run_not_found, approval_not_found
     ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
@@ -34,6 +35,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_LAST_EVENT_ID = "invalid_last_event_id"
+    CONFLICTING_PARAMETERS = "conflicting_parameters"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     SESSION_NOT_FOUND = "session_not_found"

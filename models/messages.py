@@ -66,14 +66,26 @@ class Message(Model):
 
     @classmethod
     async def page(
-        cls, database: Database, session_id: UUID, direction: str, seq: int, limit: int
+        cls,
+        database: Database,
+        session_id: UUID,
+        direction: str,
+        seq: int,
+        limit: int,
+        *,
+        below: int | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` committed messages after `seq` (ascending) or before it (descending).
 
-        Rows, not models: a response schema validates them directly.
+        `below` bounds a page after `seq` to seqs less than it. Rows, not
+        models: a response schema validates them directly.
         """
-        statement = _PAGE_AFTER if direction == "after" else _PAGE_BEFORE
-        rows = await database.fetch_committed(statement, session_id, seq, limit)
+        if direction == "after":
+            # Inclusive in SQL: a 32-bit parameter cannot hold "one past the largest seq".
+            last = MAX_SEQ if below is None else below - 1
+            rows = await database.fetch_committed(_PAGE_AFTER, session_id, seq, last, limit)
+        else:
+            rows = await database.fetch_committed(_PAGE_BEFORE, session_id, seq, limit)
         return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
 
     @classmethod
@@ -129,12 +141,13 @@ class Message(Model):
 
 
 MESSAGE_COLUMNS = ModelColumns(Message)
+MAX_SEQ = 2**31 - 1  # seq is a 32-bit integer column
 # What a model turn reads of a message.
 _TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id")
 _PAGE_AFTER = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
-        "ORDER BY seq ASC LIMIT $3"
+        "AND seq <= $3 ORDER BY seq ASC LIMIT $4"
     )
 )
 _PAGE_BEFORE = Statement(

@@ -136,6 +136,10 @@ FORGED_MESSAGE_CURSORS = [
     _b64({"d": "after", "s": True}),
     _b64({"d": "after", "s": 2**40}),
     _b64({"d": "after", "s": 3, "x": 1}),
+    _b64({"d": "before", "s": 3, "b": 5}),  # only a page after a seq has an upper bound
+    _b64({"d": "after", "s": 3, "b": -1}),
+    _b64({"d": "after", "s": 3, "b": "5"}),
+    _b64({"d": "after", "s": 3, "b": 2**31}),
     _b64({"u": "2024-01-01T00:00:00+00:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
 ]
 
