@@ -12,6 +12,7 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     │                                run_not_cancellable, session_archived
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
+    ├── UnsupportedMediaType (415)   unsupported_media_type
     ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments
     ├── PreconditionRequired (428)   precondition_required
     └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
@@ -135,6 +136,14 @@ class PayloadTooLarge(AppError):
     status_code = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
     title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    """The request body is not JSON."""
+
+    status_code = 415
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    title = "Unsupported media type"
 
 
 class UnprocessableEntity(AppError):

@@ -10,13 +10,16 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from models import Run
 from routes.agent_schemas import AgentMessageCreate, AgentTurnRead, ApprovalRead, RunRead
+from routes.bodies import JsonBodyRoute
 from routes.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
 from routes.limits import check_content
 from routes.problems import ERROR_RESPONSES
 from routes.schemas import MessageRead
 from routes.sse import event_stream
 
-router = APIRouter(prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 async def start_run(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from models import ApprovalStatus
 from routes.agent_schemas import ApprovalPage, ApprovalRead, DecisionCreate
+from routes.bodies import JsonBodyRoute
 from routes.deps import (
     CallerDep,
     HITLManagerDep,
@@ -17,7 +18,9 @@ from routes.deps import (
 )
 from routes.problems import ERROR_RESPONSES
 
-router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 @router.get("", response_model=ApprovalPage)

@@ -7,13 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 
 from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
+from routes.bodies import JsonBodyRoute
 from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
 from routes.etags import etag, none_match, strong_versions
 from routes.problems import ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
 router = APIRouter(
-    prefix="/sessions/{session_id}/context", tags=["context"], responses=ERROR_RESPONSES
+    prefix="/sessions/{session_id}/context",
+    tags=["context"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
 )
 
 

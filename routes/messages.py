@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from routes.bodies import JsonBodyRoute
 from routes.deps import OwnedSessionDep, ReadableSessionDep, SessionManagerDep, SettingsDep
 from routes.limits import check_content, check_metadata
 from routes.problems import ERROR_RESPONSES
@@ -13,7 +14,10 @@ from routes.schemas import MessageCreate, MessagePage, MessageRead
 from services import MessageDraft
 
 router = APIRouter(
-    prefix="/sessions/{session_id}/messages", tags=["messages"], responses=ERROR_RESPONSES
+    prefix="/sessions/{session_id}/messages",
+    tags=["messages"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
 )
 
 SeqParam = Annotated[int | None, Query(ge=0, le=2**31 - 1)]

@@ -9,11 +9,14 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from routes.agent_schemas import RunRead
+from routes.bodies import JsonBodyRoute
 from routes.deps import EventLogDep, OwnedRunDep, ReadableRunDep, RunManagerDep
 from routes.problems import ERROR_RESPONSES
 from routes.sse import event_stream, resume_position
 
-router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 @router.get("/{run_id}", response_model=RunRead)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from models import SessionStatus
+from routes.bodies import JsonBodyRoute
 from routes.deps import (
     CallerDep,
     OwnedSessionDep,
@@ -18,7 +19,9 @@ from routes.limits import check_metadata, check_title
 from routes.problems import ERROR_RESPONSES
 from routes.schemas import SessionCreate, SessionPage, SessionRead, SessionUpdate
 
-router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 @router.post("", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
