@@ -23,11 +23,30 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from asyncpg.exceptions import (
+    InsufficientResourcesError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from tortoise.exceptions import DBConnectionError
 
-# Failures that mean "the database is unreachable or saturated" (a pool wait that
-# timed out, a dropped connection), not a bug: answered 503, retried by followers.
-UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
+# Failures that mean "the database is unreachable or saturated", not a bug:
+# answered 503, retried by followers. Tortoise translates only some driver
+# errors; these asyncpg ones reach the caller as they are: a dropped connection
+# (class 08, e.g. ConnectionDoesNotExistError), a server shutting down or a
+# statement timeout (class 57), too many connections (class 53). A pool wait or
+# a client-side command timeout is a TimeoutError.
+UNAVAILABLE_ERRORS = (
+    TimeoutError,
+    ConnectionError,
+    DBConnectionError,
+    PostgresConnectionError,
+    OperatorInterventionError,
+    InsufficientResourcesError,
+)
+
+# Every 503 says when to try again (seconds).
+RETRY_AFTER_SECONDS = 2
 
 
 class ErrorCode(StrEnum):
@@ -163,11 +182,22 @@ class PreconditionRequired(AppError):
 
 
 class ServiceUnavailable(AppError):
-    """The service cannot answer right now; retrying later may succeed."""
+    """The service cannot answer right now; retrying later may succeed (`Retry-After`)."""
 
     status_code = 503
     code = ErrorCode.NOT_READY
     title = "Service unavailable"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            detail, code=code, data=data, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
 
 
 def session_not_found() -> NotFound:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=100)
     db_acquire_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL: the longest a statement may run (the server cancels it), and so how
+    # long a request may wait on a connection that stopped answering; 0 disables it.
+    db_statement_timeout_seconds: float = Field(default=15.0, ge=0, le=3600)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
 
     group_commit_max_batch: int = Field(default=64, ge=1, le=10_000)

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import UNAVAILABLE_ERRORS, ErrorCode
+from core.database.schema import schema_missing
+from core.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, ErrorCode
+from core.outages import RepeatedWarning
 from routes.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
@@ -35,6 +37,12 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        # An outage fails every request alike: one line per interval, not a traceback each.
+        self._unavailable = RepeatedWarning(error_log, "database unavailable: answering 503")
+        self._not_migrated = RepeatedWarning(
+            error_log,
+            "database schema not migrated (run `python -m project migrate`): answering 503",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,25 +82,32 @@ class RequestContextMiddleware:
                 "Payload too large",
                 f"The request body exceeds {self.max_body_bytes} bytes.",
             )
-        except UNAVAILABLE_ERRORS:
-            error_log.warning("database unavailable", exc_info=True)
-            await _send_problem(
+        except UNAVAILABLE_ERRORS as exc:
+            self._unavailable(exc)
+            await _send_unavailable(
                 send_wrapper,
                 status,
-                503,
                 ErrorCode.DATABASE_UNAVAILABLE,
-                "Service unavailable",
                 "The database is unavailable; retry later.",
             )
-        except Exception:
-            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await _send_problem(
+        except Exception as exc:
+            if not schema_missing(exc):
+                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                await _send_problem(
+                    send_wrapper,
+                    status,
+                    500,
+                    ErrorCode.INTERNAL_ERROR,
+                    "Internal server error",
+                    "An unexpected error occurred.",
+                )
+                return
+            self._not_migrated(exc)
+            await _send_unavailable(
                 send_wrapper,
                 status,
-                500,
-                ErrorCode.INTERNAL_ERROR,
-                "Internal server error",
-                "An unexpected error occurred.",
+                ErrorCode.NOT_READY,
+                "The database schema is not migrated: run `python -m project migrate`.",
             )
         finally:
             template = _log_access(scope, status["code"], started, request_id)
@@ -153,7 +168,13 @@ def _declared_length(scope: Scope) -> int:
 
 
 async def _send_problem(
-    send: Send, status: dict[str, Any], code: int, error: str, title: str, detail: str
+    send: Send,
+    status: dict[str, Any],
+    code: int,
+    error: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Send a problem response unless the response already started."""
     if status["sent"]:
@@ -166,10 +187,19 @@ async def _send_problem(
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_unavailable(send: Send, status: dict[str, Any], error: str, detail: str) -> None:
+    """Send a 503 problem that says when to retry."""
+    retry_after = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+    await _send_problem(
+        send, status, 503, error, "Service unavailable", detail, headers=[retry_after]
+    )
 
 
 def route_template(scope: Scope) -> str:

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import Database
 from core.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
+from core.outages import RepeatedWarning
 from models import TERMINAL_EVENT_TYPES, EventType, Message, Run, RunEvent
 from models.locks import lock_in_id_order
 from services.common.group_commit import BatchObserver, GroupCommitter
@@ -89,6 +90,10 @@ class EventLog:
         self.draining = False
         # Called with the final status of every run that ends here (metrics).
         self._on_run_finished = on_run_finished
+        # Every open stream polls during an outage: one line per interval for all of them.
+        self._follow_failed = RepeatedWarning(
+            log, "following runs: database unavailable, streams retry"
+        )
 
     async def emit(
         self,
@@ -214,10 +219,10 @@ class EventLog:
                     # between the two queries is then still read, never skipped.
                     ended = await RunEvent.has_end(self._database, run_id)
                     events = await self.read(run_id, last)
-                except UNAVAILABLE_ERRORS:
+                except UNAVAILABLE_ERRORS as exc:
                     # The database is saturated or briefly gone: the client stays
                     # connected and the follower tries again, rather than ending the stream.
-                    log.warning("following run %s: database unavailable, retrying", run_id)
+                    self._follow_failed(exc)
                     if self.draining:
                         return
                     await asyncio.sleep(self.poll_seconds)

@@ -17,7 +17,8 @@ class Command(BaseCommand):
     needs_database = False  # Aerich opens and closes its own connections
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        config = tortoise_config(settings)
+        # A migration may rewrite a large table: no statement timeout here.
+        config = tortoise_config(settings.model_copy(update={"db_statement_timeout_seconds": 0}))
         async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as aerich:
             applied = await aerich.upgrade(run_in_transaction=True)
         for name in applied:
