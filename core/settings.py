@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://data/terrapin.db"
@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=16 * 1024, ge=2)
     max_context_bytes: int = Field(default=256 * 1024, ge=2)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, it is open.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     log_format: LogFormat = LogFormat.PLAIN
     log_level: str = "INFO"

@@ -39,7 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.state.metrics = metrics = Metrics()
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_bytes,
+        metrics=metrics,
+        private_prefix=API_PREFIX + "/",
     )
     app.include_router(health_router)
     for router in api_routers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -33,10 +34,18 @@ class RequestContextMiddleware:
     an unexpected exception into a problem+json 500 without internals.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics | None = None,
+        private_prefix: str = "/api/",
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        # Answers under this path hold user data: no cache may keep them.
+        self.private_prefix = private_prefix
         # An outage fails every request alike: one line per interval, not a traceback each.
         self._unavailable = RepeatedWarning(error_log, "database unavailable: answering 503")
         self._not_migrated = RepeatedWarning(
@@ -52,14 +61,14 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500, "sent": False, "muted": False}
+        private = scope["path"].startswith(self.private_prefix)
 
         async def send_wrapper(message: Message) -> None:
             if status["muted"]:
                 return  # the app's answer to a truncated body; the 413 replaces it
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = _response_headers(message.get("headers", []), request_id, private)
                 message = {**message, "headers": headers}
                 if self.metrics is not None and _is_event_stream(headers):
                     status["sse"] = True
@@ -140,13 +149,31 @@ class RequestContextMiddleware:
         return limited_receive
 
 
+def _response_headers(
+    headers: list[tuple[bytes, bytes]], request_id: str, private: bool
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers plus the request id and the headers every answer carries."""
+    extra = [(b"x-request-id", request_id.encode()), (b"x-content-type-options", b"nosniff")]
+    if private:
+        # no-store, not the streams' no-cache: nothing of a user's may be kept anywhere.
+        headers = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+        extra.append((b"cache-control", b"no-store"))
+    return [*headers, *extra]
+
+
+# What an incoming X-Request-ID may hold to be reused (UUIDs, hex, base64, dotted ids).
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
+
+
 def _request_id(scope: Scope) -> str:
-    """Reuse a sane incoming X-Request-ID, else mint one."""
+    """Reuse a sane incoming X-Request-ID, else mint one.
+
+    It is echoed and logged, so anything longer or with other characters
+    (control characters, quotes, spaces) is replaced rather than passed on.
+    """
     for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if 0 < len(candidate) <= 128 and candidate.isprintable():
-                return candidate
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return bytes(value).decode("ascii")
     return secrets.token_hex(16)  # 128 random bits, without building a UUID object
 
 

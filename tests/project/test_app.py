@@ -101,3 +101,27 @@ async def test_an_unmigrated_database_answers_503_saying_what_to_run(
     assert ready.headers["retry-after"].isdigit()
     lines = [r for r in caplog.records if "not migrated" in r.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is None  # one line, not a traceback each
+
+
+async def test_plain_log_lines_escape_what_the_client_sent(
+    database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(make_settings(database_url, log_format="plain", log_level="INFO"))
+
+    @app.get("/boom/{anything}")
+    async def boom(anything: str) -> None:
+        raise RuntimeError("boom")
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get(
+                "/boom/x%0A2026-01-01 00:00:00,000 ERROR terrapin.auth: forged%1B[2J",
+                headers={"X-Request-ID": "fine\x0bbut-not-echoed"},
+            )
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] != "fine\x0bbut-not-echoed"
+    err = capfd.readouterr().err
+    assert not [line for line in err.splitlines() if "forged" in line and "unhandled" not in line]
+    (line,) = [line for line in err.splitlines() if "unhandled error" in line]
+    assert "x\\n2026-01-01" in line and "\\x1b[2J" in line

@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 from httpx_sse import aconnect_sse
 
 from services import Services
-from tests.factories import make_session, make_user
+from tests.factories import make_session, make_user, raw_headers
 from tests.problems import assert_problem
 from tests.runs_support import (
     API,
@@ -82,7 +82,7 @@ async def test_bad_last_event_id_is_a_400(client: httpx.AsyncClient, services: S
     # "²" and "١" pass str.isdigit(): the first made int() fail, the second was read as 1.
     for bad in ["abc", "-1", "1.5", "0x10", "99999999999", "1 2", "²", "\u0661", "１"]:
         raw = bad.encode("latin-1", errors="ignore") or bad.encode()  # "²" is byte 0xB2
-        by_header = await client.get(url, headers={**headers, "Last-Event-ID": raw})
+        by_header = await client.get(url, headers=raw_headers(headers, {"Last-Event-ID": raw}))
         by_query = await client.get(url, headers=headers, params={"after": bad})
         assert_problem(by_header, 400, "invalid_last_event_id")
         assert_problem(by_query, 400, "invalid_last_event_id")

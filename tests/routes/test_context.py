@@ -8,7 +8,7 @@ import httpx
 
 from models import AgentContext
 from services import Services
-from tests.factories import make_session, make_user
+from tests.factories import make_session, make_user, raw_headers
 from tests.problems import assert_problem
 
 API = "/api/v1"
@@ -107,7 +107,7 @@ async def test_if_match_names_versions_in_ascii_digits_and_int32_only(
     # "²" and "١" pass str.isdigit(); 2147483648 overflows the version column on PostgreSQL.
     for bad in ('"²"', "²", '"\u0661"', '"2147483648"', '"9999999999"', '"+1"', '" 1"'):
         response = await client.put(
-            url, json={"data": {"b": 2}}, headers={**auth, "If-Match": _latin1(bad)}
+            url, json={"data": {"b": 2}}, headers=raw_headers(auth, {"If-Match": _latin1(bad)})
         )
         assert_problem(response, 412, "version_conflict")
     stored = await AgentContext.get(session_id=sid)
@@ -143,7 +143,9 @@ async def test_if_none_match_with_the_current_etag_is_304(
         assert response.headers["etag"] == '"0"'
         assert response.content == b""
     for other in ('"1"', 'W/"1"', "garbage", '"²"'):
-        response = await client.get(url, headers={**auth, "If-None-Match": _latin1(other)})
+        response = await client.get(
+            url, headers=raw_headers(auth, {"If-None-Match": _latin1(other)})
+        )
         assert response.status_code == 200, other
         assert response.json() == {"version": 0, "data": {}}
     await client.put(url, json={"data": {"a": 1}}, headers={**auth, "If-Match": '"0"'})
