@@ -152,3 +152,27 @@ async def test_if_none_match_with_the_current_etag_is_304(
     stale = await client.get(url, headers={**auth, "If-None-Match": '"0"'})
     assert stale.status_code == 200
     assert stale.headers["etag"] == '"1"'
+
+
+async def test_200_concurrent_puts_each_answer_the_version_they_wrote(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    url = f"{API}/sessions/{sid}/context"
+    sent = [{"writer": n, "blob": f"w{n}"} for n in range(200)]
+    responses = await asyncio.gather(
+        *(client.put(url, json={"data": data}, headers={**auth, "If-Match": "*"}) for data in sent)
+    )
+    versions = []
+    for data, response in zip(sent, responses, strict=True):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        # Update and re-read were two statements: a response could carry another PUT's data.
+        assert body["data"] == data
+        assert response.headers["etag"] == f'"{body["version"]}"'
+        versions.append(body["version"])
+    assert sorted(versions) == list(range(1, 201))
+    stored = await AgentContext.get(session_id=sid)
+    assert stored.version == 200
+    assert stored.data == sent[versions.index(200)]
