@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health_router)
     for router in api_routers:
-        app.include_router(router, prefix=API_PREFIX)
+        # FastAPI refuses a body that grows past the limit while it is read; the
+        # middleware refuses one whose declared length is over it (see its docstring).
+        app.include_router(router, prefix=API_PREFIX, max_body_size=settings.max_request_bytes)
     return app
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.database.schema import schema_missing
 from core.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, ErrorCode
 from core.outages import RepeatedWarning
-from routes.problems import PROBLEM_MEDIA_TYPE, problem_body
+from routes.problems import PROBLEM_MEDIA_TYPE, body_too_large, problem_body
 
 if TYPE_CHECKING:
     from services.metrics import Metrics
@@ -23,15 +23,17 @@ access_log = logging.getLogger("terrapin.access")
 error_log = logging.getLogger("terrapin.errors")
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeded the configured limit."""
-
-
 class RequestContextMiddleware:
     """Tag each request with an id, log one line for it, and contain failures.
 
-    Also enforces the request body limit (declared and streamed), and turns
-    an unexpected exception into a problem+json 500 without internals.
+    Also refuses a body whose declared length exceeds the limit, and turns an
+    unexpected exception into a problem+json 500 without internals.
+
+    A body that turns out too large while it is read is FastAPI's to refuse
+    (the API routers are included with `max_body_size`), answered through the
+    problem handlers. The declared length is checked here, before the app:
+    for that case Starlette's limiter answers with a fixed text/plain 413
+    that no exception handler can change.
     """
 
     def __init__(
@@ -60,12 +62,10 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = {"code": 500, "sent": False, "muted": False}
+        status = {"code": 500, "sent": False}
         private = scope["path"].startswith(self.private_prefix)
 
         async def send_wrapper(message: Message) -> None:
-            if status["muted"]:
-                return  # the app's answer to a truncated body; the 413 replaces it
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
                 headers = _response_headers(message.get("headers", []), request_id, private)
@@ -77,20 +77,16 @@ class RequestContextMiddleware:
 
         try:
             if _declared_length(scope) > self.max_body_bytes:
-                raise BodyTooLarge
-            await self.app(scope, self._limited(receive, status), send_wrapper)
-            if status["muted"]:
-                raise BodyTooLarge
-        except BodyTooLarge:
-            status["muted"] = False
-            await _send_problem(
-                send_wrapper,
-                status,
-                413,
-                ErrorCode.PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                f"The request body exceeds {self.max_body_bytes} bytes.",
-            )
+                await _send_problem(
+                    send_wrapper,
+                    status,
+                    413,
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    "Payload too large",
+                    body_too_large(self.max_body_bytes),
+                )
+            else:
+                await self.app(scope, receive, send_wrapper)
         except UNAVAILABLE_ERRORS as exc:
             self._unavailable(exc)
             await _send_unavailable(
@@ -125,28 +121,6 @@ class RequestContextMiddleware:
                     self.metrics.sse_streams.dec()
                 seconds = time.perf_counter() - started
                 self.metrics.observe_request(scope["method"], template, status["code"], seconds)
-
-    def _limited(self, receive: Receive, status: dict[str, Any]) -> Receive:
-        """Wrap `receive` so a streamed body past the limit raises BodyTooLarge.
-
-        The app may catch that exception (FastAPI turns any body-reading error
-        into a 400), so the overflow also mutes the app's own response; the
-        middleware then answers 413 itself.
-        """
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    if not status["sent"]:
-                        status["muted"] = True
-                    raise BodyTooLarge
-            return message
-
-        return limited_receive
 
 
 def _response_headers(
