@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from tortoise.contrib.fastapi import RegisterTortoise
 
 from core.database import Database, tortoise_config
@@ -15,6 +17,7 @@ from core.settings import Settings, SettingsError, load_settings
 from project.logging import configure_logging
 from project.middleware import RequestContextMiddleware
 from routes import API_PREFIX, api_routers, health_router
+from routes.openapi import install_openapi
 from routes.problems import install_problem_handlers
 from services import Services
 from services.metrics import Metrics
@@ -30,13 +33,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except SettingsError as exc:
             raise SystemExit(f"terrapin: {exc}") from None
     configure_logging(settings)
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the fastapi-offline package,
+    # not from a CDN: they work on a machine without internet access.
+    app = FastAPIOffline(
         title="Terrapin",
-        version="1.0.0",
+        version=version("terrapin"),
         summary="Async backend for AI-agent conversations.",
         lifespan=_lifespan_for(settings),
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.state.metrics = metrics = Metrics()
     app.add_middleware(
         RequestContextMiddleware,

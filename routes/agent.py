@@ -13,7 +13,7 @@ from routes.agent_schemas import AgentMessageCreate, AgentTurnRead, ApprovalRead
 from routes.bodies import JsonBodyRoute
 from routes.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
 from routes.limits import check_content
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import MessageRead
 from routes.sse import event_stream
 
@@ -40,7 +40,11 @@ async def start_run(
 StartedRunDep = Annotated[Run, Depends(start_run)]
 
 
-@router.post("/message/stream", response_class=EventSourceResponse)
+@router.post(
+    "/message/stream",
+    response_class=EventSourceResponse,
+    responses={**problem_responses(404, 409), **BODY_ERRORS},
+)
 async def stream_agent_message(
     run: StartedRunDep, events: EventLogDep
 ) -> AsyncIterable[ServerSentEvent]:
@@ -52,7 +56,11 @@ async def stream_agent_message(
 @router.post(
     "/message",
     response_model=AgentTurnRead,
-    responses={202: {"description": "The run waits for an approval", "model": AgentTurnRead}},
+    responses={
+        202: {"description": "The run waits for an approval", "model": AgentTurnRead},
+        **problem_responses(404, 409),
+        **BODY_ERRORS,
+    },
 )
 async def send_agent_message(
     run: StartedRunDep, runs: RunManagerDep, response: Response

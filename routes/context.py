@@ -10,7 +10,7 @@ from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
 from routes.bodies import JsonBodyRoute
 from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
 from routes.etags import etag, none_match, strong_versions
-from routes.problems import ERROR_RESPONSES, problem_responses
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
 router = APIRouter(
@@ -32,7 +32,14 @@ def if_match_versions(value: str) -> list[int] | None:
     return versions
 
 
-@router.get("", response_model=ContextRead)
+@router.get(
+    "",
+    response_model=ContextRead,
+    responses={
+        304: {"description": "If-None-Match names the current version; no body"},
+        **problem_responses(404),
+    },
+)
 async def read_context(
     session: ReadableSessionDep,
     contexts: ContextManagerDep,
@@ -51,7 +58,7 @@ async def read_context(
 @router.put(
     "",
     response_model=ContextRead,
-    responses=problem_responses(412, 428),
+    responses={**problem_responses(404, 412, 428), **BODY_ERRORS},
 )
 async def replace_context(
     body: ContextUpdate,

@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from routes.agent_schemas import RunRead
 from routes.bodies import JsonBodyRoute
 from routes.deps import EventLogDep, OwnedRunDep, ReadableRunDep, RunManagerDep
-from routes.problems import ERROR_RESPONSES
+from routes.problems import ERROR_RESPONSES, problem_responses
 from routes.sse import event_stream, resume_position
 
 router = APIRouter(
@@ -19,7 +19,7 @@ router = APIRouter(
 )
 
 
-@router.get("/{run_id}", response_model=RunRead)
+@router.get("/{run_id}", response_model=RunRead, responses=problem_responses(404))
 async def read_run(run: ReadableRunDep) -> RunRead:
     """Read a run's status."""
     return RunRead.model_validate(run)
@@ -43,7 +43,14 @@ async def resume_after(
     return position
 
 
-@router.get("/{run_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        204: {"description": "The run has ended and nothing follows the position"},
+        **problem_responses(400, 404),
+    },
+)
 async def run_events(
     run: ReadableRunDep,
     events: EventLogDep,
@@ -57,7 +64,7 @@ async def run_events(
         yield event
 
 
-@router.post("/{run_id}/cancel", response_model=RunRead)
+@router.post("/{run_id}/cancel", response_model=RunRead, responses=problem_responses(404, 409))
 async def cancel_run(run: OwnedRunDep, runs: RunManagerDep) -> RunRead:
     """Cancel a queued, running or waiting run."""
     return RunRead.model_validate(await runs.cancel(run))
