@@ -126,7 +126,7 @@ class RunManager:
                 code=ErrorCode.RUN_NOT_CANCELLABLE,
                 data={"run_status": str(current.status)},
             )
-        return cancelled
+        return await Run.get(id=cancelled.id)  # as it ended: its end event is now logged
 
     async def _session_for(
         self, caller: Caller, session_id: UUID | None, message: str, agent: str | None
