@@ -108,11 +108,6 @@ class Run(Model):
         )
 
     @classmethod
-    async def name_input_message(cls, run_id: UUID, message_id: UUID, now: datetime) -> None:
-        """Point a run at the message it answers."""
-        await cls.filter(id=run_id).update(input_message_id=message_id, updated_at=now)
-
-    @classmethod
     async def give_slot(cls, database: Database, run_id: UUID, now: datetime) -> bool:
         """Give a waiting queued run its session's slot; False if another run holds it."""
         try:

@@ -95,7 +95,10 @@ class RunManager:
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
         queued = await self._lifecycle.queue(session.id, session.agent, draft, take_slot=take_slot)
-        if queued is None:
+        if queued is None:  # the slot is held, or a concurrent retry stored the message first
+            earlier = await self._replay(session, draft) if client_message_id else None
+            if earlier is not None:
+                return earlier
             raise await self._busy(session.id)
         run, stored = queued
         self._events.publish(stored)
@@ -106,14 +109,20 @@ class RunManager:
         return run
 
     async def wait_for_turn(self, run: Run) -> RunTurn:
-        """Follow a run until it ends or asks for an approval; return how far it got."""
+        """Follow a run until it ends or waits for a decision; return how far it got."""
+        pending = None
         async for event in self._events.follow(run.id, 0):
-            if event.type in TERMINAL_EVENT_TYPES or event.type == EventType.APPROVAL_REQUIRED:
+            if event.type in TERMINAL_EVENT_TYPES:
                 break
+            if event.type == EventType.APPROVAL_REQUIRED:
+                # A replayed request reads past approvals that were decided since.
+                pending = await Approval.pending_for_run(run.id)
+                if pending is not None:
+                    break
         return RunTurn(
             run=await Run.get(id=run.id),
             messages=await Message.of_run(run.id),
-            approval=await Approval.pending_for_run(run.id),
+            approval=pending,
         )
 
     async def cancel(self, run: Run) -> Run:
