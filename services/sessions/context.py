@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import Database
 from core.errors import ErrorCode, PayloadTooLarge, PreconditionFailed, session_not_found
+from core.storable import json_size
 from models import AgentContext
 
 
@@ -57,7 +57,7 @@ class AgentContextManager:
         return await self.get(session_id)
 
     def _check_size(self, data: dict[str, Any]) -> None:
-        size = len(json.dumps(data, separators=(",", ":")).encode())
+        size = json_size(data)
         if size > self.max_bytes:
             raise PayloadTooLarge(
                 f"The context is {size} bytes; the limit is {self.max_bytes}.",

@@ -1,8 +1,11 @@
-"""JSON that could be stored but not read back is refused before anything is written."""
+"""JSON that could be stored but not read back is refused; sizes are UTF-8 bytes, 413 alike."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 
 from core.storable import MAX_JSON_DEPTH
 from models import AgentContext, ChatSession, Message
@@ -12,6 +15,11 @@ from tests.problems import assert_problem
 
 API = "/api/v1"
 JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"max_message_bytes": 1000, "max_metadata_bytes": 1000, "max_context_bytes": 1000}
 
 
 def nested(levels: int) -> str:
@@ -87,3 +95,61 @@ async def test_json_at_the_depth_limit_is_stored_and_read_back(
         response = await _send(client, auth, method, path, template % f'{{"x": {deepest}}}')
         assert response.status_code in (200, 201), (path, response.text)
     await _reads_work(client, auth, sid)
+
+
+async def test_metadata_size_counts_utf8_bytes(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    # {"m":"éé…"} compact: 8 bytes of syntax and 2 per "é"; the limit is 1000 bytes.
+    fits, too_big = {"m": "é" * 496}, {"m": "é" * 497}
+    created = await client.post(f"{API}/sessions", json={"metadata": fits}, headers=auth)
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"] == fits
+    appended = await client.post(
+        f"{API}/sessions/{sid}/messages",
+        json={"role": "user", "content": "x", "metadata": fits},
+        headers=auth,
+    )
+    assert appended.status_code == 201, appended.text
+    refused = await client.post(f"{API}/sessions", json={"metadata": too_big}, headers=auth)
+    assert_problem(refused, 413, "payload_too_large")
+
+
+async def test_oversize_content_metadata_and_context_answer_413_alike(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    before = await _counts()
+    big = {"blob": "x" * 1000}
+    cases: list[tuple[str, str, dict[str, Any], list[str]]] = [
+        ("POST", "/sessions", {"metadata": big}, ["body", "metadata"]),
+        ("PATCH", f"/sessions/{sid}", {"metadata": big}, ["body", "metadata"]),
+        (
+            "POST",
+            f"/sessions/{sid}/messages",
+            {"role": "user", "content": "x", "metadata": big},
+            ["body", "metadata"],
+        ),
+        (
+            "POST",
+            f"/sessions/{sid}/messages",
+            {"role": "user", "content": "é" * 501},
+            ["body", "content"],
+        ),
+        ("PUT", f"/sessions/{sid}/context", {"data": big}, ["body", "data"]),
+        ("POST", "/agent/message", {"session_id": sid, "message": "x" * 1001}, ["body", "message"]),
+    ]
+    for method, path, body, loc in cases:
+        response = await client.request(
+            method, f"{API}{path}", json=body, headers={**auth, "If-Match": "*"}
+        )
+        problem = assert_problem(response, 413, "payload_too_large")
+        assert problem["limit_bytes"] == 1000, problem
+        assert problem["errors"] == [
+            {"loc": loc, "msg": problem["errors"][0]["msg"], "type": "too_long"}
+        ], problem
+        assert problem["errors"][0]["msg"].startswith("exceeds 1000 bytes"), problem
+    assert await _counts() == before
