@@ -21,7 +21,9 @@ import math
 import re
 from typing import Any, TypeVar
 
-# Levels of objects and arrays: `{}` is one level, `{"a": [1]}` two.
+# Levels of objects and arrays: `{}` is one level, `{"a": [1]}` two. Far below the
+# response serialiser's limit (pydantic-core gives up near 255 levels), which leaves
+# room for the envelopes a value is sent in (arguments sit two levels down in tool_calls).
 MAX_JSON_DEPTH = 64
 
 _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")

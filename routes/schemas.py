@@ -5,7 +5,6 @@ Hand-written on purpose: a new column is never a silent API change.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,12 +23,6 @@ def _no_nul(value: str) -> str:
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     """Reject JSON that cannot round-trip through both databases (see core.storable)."""
     return check_json(value)
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be finite")
-    return value
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
