@@ -21,13 +21,25 @@ from models.enums import (
     ToolCallStatus,
 )
 from models.messages import AppendOutcome, AppendRequest, AppendResult, Message, MessageDraft
+from models.request_counts import RequestCount
 from models.run_events import RunEvent
 from models.runs import Run
 from models.sessions import ChatSession
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
-__models__ = [User, ApiToken, ChatSession, Message, AgentContext, Run, RunEvent, ToolCall, Approval]
+__models__ = [
+    User,
+    ApiToken,
+    ChatSession,
+    Message,
+    AgentContext,
+    Run,
+    RunEvent,
+    ToolCall,
+    Approval,
+    RequestCount,
+]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -48,6 +60,7 @@ __all__ = [
     "MessageDraft",
     "MessageRole",
     "MessageStatus",
+    "RequestCount",
     "Run",
     "RunEvent",
     "RunStatus",
