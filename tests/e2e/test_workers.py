@@ -1,0 +1,177 @@
+"""`runserver --workers 2` on PostgreSQL: SIGTERM drains every worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from httpx_sse import aconnect_sse
+
+from tests.databases import REPO_ROOT
+from tests.e2e.server import create_token, free_port, is_ready, server_env, start_server
+from tests.runs_support import API, Event, types, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("dialect", ["postgres"], indirect=True)]
+
+GRACE_SECONDS = 2
+WAIT = '/tool remember {"key": "k", "value": "v"}'  # the run waits for a human
+LONG = " ".join(f"word{i}" for i in range(200))  # 200 words at 50 ms: outlasts the grace
+
+
+@dataclass
+class Workers:
+    """A running `runserver --workers 2`: the gunicorn master and its log."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        """Everything the master and its workers printed."""
+        return self.log.read_text(errors="replace")
+
+    def metrics_dir(self) -> Path:
+        """The folder the workers write their metrics to (from the master's environment)."""
+        environ = Path(f"/proc/{self.proc.pid}/environ").read_bytes().split(b"\0")
+        [entry] = [item for item in environ if item.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+        return Path(entry.split(b"=", 1)[1].decode())
+
+
+@pytest.fixture
+def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = server_env(
+        database_url,
+        TERRAPIN_LOG_LEVEL="INFO",  # gunicorn reports a worker that did not exit 0 at INFO
+        TERRAPIN_SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS),
+        TERRAPIN_TOKEN_DELAY_MS="50",
+    )
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "project", "runserver", "--workers", "2", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    running = Workers(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def ready(workers: Workers) -> None:
+    """Wait until both workers answer (each logs that its startup completed)."""
+
+    async def started() -> bool:
+        if workers.proc.poll() is not None:
+            raise AssertionError(f"server exited:\n{workers.output()}")
+        return workers.output().count("Application startup complete") == 2
+
+    await wait_until(started, within=60, interval=0.1)
+
+
+@pytest_asyncio.fixture
+async def auth(database_url: str, workers: Workers) -> AsyncIterator[dict[str, str]]:
+    token = await asyncio.to_thread(create_token, database_url, "workers")
+    await ready(workers)
+    yield {"Authorization": f"Bearer {token}"}
+
+
+async def open_stream(
+    url: str, auth: dict[str, str], message: str, until: str, received: list[Event]
+) -> asyncio.Task[None]:
+    """Stream a message on a connection of its own; return once `until` arrived.
+
+    The task goes on reading to the end of the stream, and fails if the
+    connection breaks instead of ending.
+    """
+    arrived = asyncio.Event()
+
+    async def read() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as http:
+            body = {"message": message}
+            async with aconnect_sse(http, "POST", f"{API}/agent/message/stream", json=body) as sse:
+                async for event in sse.aiter_sse():
+                    received.append(Event(event.event, int(event.id), json.loads(event.data)))
+                    if event.event == until:
+                        arrived.set()
+
+    task = asyncio.create_task(read())
+    waiter = asyncio.create_task(arrived.wait())
+    await asyncio.wait([task, waiter], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # the stream ended (or broke) early: show why
+    assert arrived.is_set(), types(received)
+    return task
+
+
+async def test_sigterm_drains_every_worker(
+    workers: Workers, auth: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    waiting: list[list[Event]] = [[] for _ in range(4)]  # on four connections: both workers
+    streams = [
+        await open_stream(workers.url, auth, WAIT, "approval_required", events)
+        for events in waiting
+    ]
+    running: list[Event] = []
+    streams.append(await open_stream(workers.url, auth, LONG, "delta", running))
+
+    started = time.monotonic()
+    workers.proc.terminate()
+    await asyncio.wait_for(asyncio.gather(*streams), 30)  # every stream ends, none breaks
+    exit_code = await asyncio.to_thread(workers.proc.wait, 30)
+    stopped_after = time.monotonic() - started
+
+    output = workers.output()
+    assert exit_code == 0, output
+    assert stopped_after < GRACE_SECONDS + 8, output  # drained, not timed out
+    for failure in ["timeout graceful shutdown exceeded", "Traceback", "was sent", "exited with"]:
+        assert failure not in output, output  # every worker exited 0, by itself
+    assert output.count("Worker exiting") == 2, output
+    # Streams waiting for a human ended at once; the running run had its grace, then ended.
+    for events in waiting:
+        assert types(events)[-1] == "approval_required"
+    assert running[-1].type == "done" and running[-1].data["status"] == "interrupted"
+
+    # A client resumes a waiting run with Last-Event-ID on the next server.
+    restarted = start_server(database_url, tmp_path / "restarted.log")
+    try:
+        async with httpx.AsyncClient(base_url=restarted.base_url, headers=auth, timeout=30) as http:
+
+            async def up() -> bool:
+                return await asyncio.to_thread(is_ready, restarted)
+
+            await wait_until(up, within=60, interval=0.1)
+            first = waiting[0]
+            run_id, approval_id = first[0].data["run_id"], first[-1].data["approval_id"]
+            decided = await http.post(
+                f"{API}/approvals/{approval_id}/decision", json={"decision": "approve"}
+            )
+            assert decided.status_code == 200, decided.text
+            resumed: list[Event] = []
+            headers = {"Last-Event-ID": str(first[-1].id)}
+            async with aconnect_sse(
+                http, "GET", f"{API}/runs/{run_id}/events", headers=headers
+            ) as sse:
+                async for event in sse.aiter_sse():
+                    resumed.append(Event(event.event, int(event.id), json.loads(event.data)))
+        assert resumed[0].id == first[-1].id + 1
+        assert resumed[0].type == "approval_decided"
+        assert resumed[-1].type == "done" and resumed[-1].data["status"] == "completed"
+    finally:
+        assert await asyncio.to_thread(restarted.terminate) == 0
