@@ -1,9 +1,10 @@
-"""`runserver --workers 2` on PostgreSQL: SIGTERM drains every worker."""
+"""`runserver --workers 2` on PostgreSQL: SIGTERM drains every worker, /metrics adds them up."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from httpx_sse import aconnect_sse
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
 
 from tests.databases import REPO_ROOT
 from tests.e2e.server import create_token, free_port, is_ready, server_env, start_server
@@ -175,3 +179,61 @@ async def test_sigterm_drains_every_worker(
         assert resumed[-1].type == "done" and resumed[-1].data["status"] == "completed"
     finally:
         assert await asyncio.to_thread(restarted.terminate) == 0
+
+
+def per_worker_requests(metrics_dir: Path, tmp_path: Path) -> dict[str, float]:
+    """Each worker's own count of answered requests, read from its metrics file."""
+    counts: dict[str, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        alone = tmp_path / path.stem
+        alone.mkdir()
+        shutil.copy(path, alone / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))  # type: ignore[no-untyped-call]
+        counts[path.stem.removeprefix("counter_")] = sum(
+            sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name == "terrapin_http_requests_total"
+            and sample.labels["route"] == "/api/v1/sessions"
+        )
+    return counts
+
+
+async def test_metrics_add_up_over_the_workers(
+    workers: Workers, auth: dict[str, str], tmp_path: Path
+) -> None:
+    requests = 40
+    for _ in range(requests):  # a connection each: the workers take turns accepting them
+        async with httpx.AsyncClient(base_url=workers.url, headers=auth) as http:
+            assert (await http.get(f"{API}/sessions")).status_code == 200
+
+    metrics_dir = workers.metrics_dir()
+    per_worker = per_worker_requests(metrics_dir, tmp_path)
+    assert sum(per_worker.values()) == requests
+    assert len([count for count in per_worker.values() if count > 0]) == 2, per_worker
+
+    for _ in range(6):  # whichever worker answers the scrape, it reports the total
+        async with httpx.AsyncClient(base_url=workers.url) as http:
+            scrape = await http.get("/metrics")
+        assert scrape.status_code == 200
+        samples = [
+            sample
+            for family in text_string_to_metric_families(scrape.text)
+            for sample in family.samples
+        ]
+        answered = sum(
+            s.value
+            for s in samples
+            if s.name == "terrapin_http_requests_total" and s.labels["route"] == "/api/v1/sessions"
+        )
+        assert answered == requests
+        # The standard series, one per worker.
+        memory = {s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes"}
+        assert memory == set(per_worker), memory
+        assert any(s.name == "python_info" for s in samples)
+        assert any(s.name == "python_gc_collections_total" for s in samples)
+
+    workers.proc.terminate()
+    assert await asyncio.to_thread(workers.proc.wait, 30) == 0
+    assert not metrics_dir.exists()  # each run starts from an empty folder of its own

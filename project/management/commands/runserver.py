@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 import uvicorn
 
@@ -58,10 +59,13 @@ def exec_gunicorn(host: str, port: int, workers: int) -> None:
     """Become a gunicorn master serving `workers` DrainingWorkers (`project/gunicorn_conf.py`).
 
     The master starts as a new program in this process (same process id, so
-    whoever started runserver signals the master), without this command's
-    imports.
+    whoever started runserver signals the master). The workers' metrics add
+    up in a fresh folder: prometheus_client picks its multiprocess mode when
+    it is first imported, so the folder must be in the environment before
+    that, in the master and in every worker, as a new program has it.
     """
+    metrics_dir = tempfile.mkdtemp(prefix="terrapin-metrics-")
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:project.gunicorn_conf"]
     argv += ["--bind", bind, "--workers", str(workers)]
-    os.execv(sys.executable, argv)
+    os.execve(sys.executable, argv, {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
