@@ -40,11 +40,14 @@ __models__ = [
     Approval,
     RequestCount,
 ]
+# Passing state the server rebuilds as it runs (request counts): not backed up.
+TRANSIENT_MODELS = [RequestCount]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
     "IN_DOUBT_MESSAGE",
     "READABLE_MESSAGE_STATUSES",
+    "TRANSIENT_MODELS",
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
     "AgentContext",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from uuid import UUID
 
 from tortoise import fields
@@ -20,7 +21,7 @@ class RequestCount(Model):
     the current window.
     """
 
-    id = fields.BigIntField(primary_key=True)
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="request_counts", on_delete=fields.CASCADE
     )
@@ -38,7 +39,7 @@ class RequestCount(Model):
     @classmethod
     async def hit(cls, database: Database, user_id: UUID, window_start: int, limit: int) -> bool:
         """Count one request in the window; False (nothing counted) once it holds `limit`."""
-        return bool(await database.execute(_HIT, user_id, window_start, limit))
+        return bool(await database.execute(_HIT, user_id, window_start, limit, uuid.uuid4()))
 
     @classmethod
     async def forget_before(cls, window_start: int) -> None:
@@ -50,7 +51,7 @@ class RequestCount(Model):
 # refused request changes nothing; the first request of a window inserts count 1.
 _HIT = Statement(
     lambda: (
-        "INSERT INTO request_count (user_id, window_start, count) VALUES ($1, $2, 1) "
+        "INSERT INTO request_count (id, user_id, window_start, count) VALUES ($4, $1, $2, 1) "
         "ON CONFLICT (user_id, window_start) DO UPDATE SET count = request_count.count + 1 "
         "WHERE request_count.count < $3 "
         "RETURNING count"

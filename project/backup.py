@@ -35,6 +35,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import APP_LABEL
 from core.database.schema import applied_migrations
+from models import TRANSIENT_MODELS
 from project.management.terminal import Progress
 
 FORMAT = "terrapin-backup"
@@ -77,8 +78,12 @@ def _dumps(obj: Any) -> str:
 
 
 def app_models() -> list[type[Model]]:
-    """The application's models, parents before children; Aerich's table left out."""
-    models = [m for m in Tortoise.apps[APP_LABEL].values() if m._meta.db_table != "aerich"]
+    """The application's models, parents before children; Aerich's and transient tables left out."""
+    models = [
+        m
+        for m in Tortoise.apps[APP_LABEL].values()
+        if m._meta.db_table != "aerich" and m not in TRANSIENT_MODELS
+    ]
     ordered: list[type[Model]] = []
 
     def visit(model: type[Model], path: tuple[str, ...]) -> None:
