@@ -46,7 +46,7 @@ from core.clock import utcnow
 from core.database import APP_LABEL, Database, Statement
 from core.database.schema import applied_migrations
 from core.database.snapshot import Snapshot, read_snapshot
-from models import ChatSession, Message, Run, RunEvent
+from models import TRANSIENT_MODELS, ChatSession, Message, Run, RunEvent
 from models.columns import ModelColumns
 from project.management.terminal import Progress
 
@@ -136,8 +136,12 @@ def _dumps(obj: Any) -> str:
 
 
 def app_models() -> list[type[Model]]:
-    """The application's models, parents before children; Aerich's table left out."""
-    models = [m for m in Tortoise.apps[APP_LABEL].values() if m._meta.db_table != "aerich"]
+    """The application's models, parents before children; Aerich's and transient tables left out."""
+    models = [
+        m
+        for m in Tortoise.apps[APP_LABEL].values()
+        if m._meta.db_table != "aerich" and m not in TRANSIENT_MODELS
+    ]
     ordered: list[type[Model]] = []
 
     def visit(model: type[Model], path: tuple[str, ...]) -> None:

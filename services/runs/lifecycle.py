@@ -21,6 +21,7 @@ dying process never logged).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -62,20 +63,30 @@ class RunLifecycle:
         self.lease = timedelta(seconds=lease_seconds)
 
     async def queue(
-        self, session_id: UUID, agent: str, draft: MessageDraft, *, take_slot: bool
+        self,
+        session_id: UUID,
+        agent: str,
+        draft: MessageDraft,
+        *,
+        take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
         With `take_slot` the run holds its session's slot from the start.
-        None, and nothing written, if another run holds the slot or a
-        concurrent retry stored this client_message_id first (the caller
-        tells the two apart). The events are published by the caller.
+        `admit` runs first in the transaction and may refuse the run by
+        raising (nothing is written then). None, and nothing written, if
+        another run holds the slot or a concurrent retry stored this
+        client_message_id first (the caller tells the two apart). The events
+        are published by the caller.
         """
         # The message's id is chosen here, so the run row names its input message
         # when it is inserted (no second UPDATE of the row).
         message_id = draft.id or uuid4()
         try:
             async with in_transaction():
+                if admit is not None:
+                    await admit()
                 run = await Run.queue(session_id, agent, message_id, take_slot=take_slot)
                 request = AppendRequest(session_id, _with_run(draft, run.id, message_id))
                 outcome = (await Message.append(self._database, [request], utcnow()))[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -22,6 +23,7 @@ from models import (
 from models.messages import replay
 from services.auth import Caller
 from services.events import EventLog
+from services.runs.caps import RunCaps
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
 from services.sessions import SessionManager
@@ -54,8 +56,10 @@ class RunManager:
         lifecycle: RunLifecycle,
         executor: RunExecutor,
         max_title_chars: int,
+        caps: RunCaps,
     ) -> None:
         self._database = database
+        self._caps = caps
         # A session created by its first message is titled by that message's first line.
         self._title_chars = min(max_title_chars, 80)
         self._sessions = sessions
@@ -80,7 +84,10 @@ class RunManager:
         client_message_id: str | None,
         on_busy: OnBusy,
     ) -> Run:
-        """Commit the user's message and a new run, then schedule the run."""
+        """Commit the user's message and a new run, then schedule the run.
+
+        Refused with 429 when the caller is at a per-user cap (see `RunCaps`).
+        """
         if not self._executor.accepting:
             raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
         session = await self._session_for(caller, session_id, message, agent)
@@ -94,7 +101,12 @@ class RunManager:
         take_slot = on_busy is OnBusy.REJECT
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
-        queued = await self._lifecycle.queue(session.id, session.agent, draft, take_slot=take_slot)
+        admit = functools.partial(
+            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+        )
+        queued = await self._lifecycle.queue(
+            session.id, session.agent, draft, take_slot=take_slot, admit=admit
+        )
         if queued is None:  # the slot is held, or a concurrent retry stored the message first
             earlier = await self._replay(session, draft) if client_message_id else None
             if earlier is not None:
