@@ -12,8 +12,9 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from core.settings import SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.management.base import BaseCommand, CommandError
+from services.runs.agent import check_agent_settings
 
 __all__ = ["BaseCommand", "CommandError", "discover", "main"]
 
@@ -37,6 +38,15 @@ def _usage(commands: dict[str, type[BaseCommand]]) -> str:
     return "\n".join(lines)
 
 
+def startup_settings() -> Settings:
+    """Settings from the environment, checked against the agent's tools; warn about typos."""
+    settings = load_settings()
+    check_agent_settings(settings)
+    for warning in settings_warnings():
+        print(f"terrapin: warning: {warning}", file=sys.stderr)
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse argv, run one command and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -58,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command.add_arguments(parser)
     options = parser.parse_args(rest)
     try:
-        settings = load_settings()
-        return command.run(options, settings)
+        return command.run(options, startup_settings())
     except (SettingsError, CommandError) as exc:
         print(f"terrapin: {exc}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, CommandError) else 2

@@ -14,8 +14,9 @@ from agent import (
     ToolFailed,
     build_default_registry,
 )
+from agent.tools.registry import DEFAULT_TOOL_NAMES
 from core.errors import PayloadTooLarge, UnprocessableEntity
-from core.settings import AgentProvider, Settings
+from core.settings import AgentProvider, Settings, SettingsError, env_name
 from services.sessions import AgentContextManager
 
 
@@ -31,6 +32,16 @@ def build_provider(settings: Settings) -> Provider:
             settings.agent_request_timeout_seconds,
         )
     return ScriptedProvider(settings.token_delay_ms)
+
+
+def check_agent_settings(settings: Settings) -> None:
+    """Raise SettingsError, naming the variable and the tools, for a tool that does not exist."""
+    unknown = sorted(settings.tools_requiring_approval - set(DEFAULT_TOOL_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"invalid setting {env_name('tools_requiring_approval')}: "
+            f"unknown tool {', '.join(unknown)}; the tools are {', '.join(DEFAULT_TOOL_NAMES)}"
+        )
 
 
 def build_runner(settings: Settings) -> AgentRunner:
