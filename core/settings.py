@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite://data/terrapin.db"
 
@@ -123,6 +125,10 @@ class Settings(BaseSettings):
         scheme = value.split("://", 1)[0] if "://" in value else ""
         if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
             raise ValueError("must start with sqlite:// or postgres://")
+        try:
+            expand_db_url(value)
+        except (ConfigurationError, ValueError) as exc:  # e.g. a port that is not a number
+            raise ValueError(f"not a database URL: {exc}") from None
         return value
 
     @field_validator("log_level")

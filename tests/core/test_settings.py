@@ -47,6 +47,7 @@ def test_defaults_serve_an_embedded_sqlite_file() -> None:
         ("TERRAPIN_RUN_LEASE_SECONDS", "soon"),
         ("TERRAPIN_AGENT_PROVIDER", "magic"),
         ("DATABASE_URL", "mysql://x"),
+        ("DATABASE_URL", "postgres://u@h:port/d"),
         ("TERRAPIN_DB_POOL_MAX", "0"),
     ],
 )
