@@ -65,7 +65,11 @@ class Settings(BaseSettings):
     agent_provider: AgentProvider = AgentProvider.SCRIPTED
     agent_model: str = "gpt-4o-mini"
     agent_history_window: int = Field(default=50, ge=1, le=1000)
+    # The whole wait for a model call to start answering (retries included), and then
+    # for each further piece of the answer.
     agent_request_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Retries of a failed model call (lost connection, 429, 5xx) within that same budget.
+    agent_request_retries: int = Field(default=1, ge=0, le=10)
     token_delay_ms: int = Field(default=20, ge=0, le=10_000)
     # Deltas arriving within this window go out as one `delta` event (0: one event each).
     delta_coalesce_ms: int = Field(default=50, ge=0, le=100)

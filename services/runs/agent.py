@@ -30,6 +30,7 @@ def build_provider(settings: Settings) -> Provider:
             settings.openai_api_key,
             settings.agent_model,
             settings.agent_request_timeout_seconds,
+            max_retries=settings.agent_request_retries,
         )
     return ScriptedProvider(settings.token_delay_ms)
 
