@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.management.base import BaseCommand, CommandError
@@ -34,8 +35,17 @@ def _usage(commands: dict[str, type[BaseCommand]]) -> str:
     width = max(len(name) for name in commands)
     lines = ["usage: python -m project <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {cls.help}" for name, cls in commands.items()]
-    lines += ["", "`python -m project help COMMAND` describes one command."]
+    lines += ["", "`python -m project help COMMAND` describes one command;"]
+    lines += ["`python -m project --version` prints the version."]
     return "\n".join(lines)
+
+
+def terrapin_version() -> str:
+    """The installed package's version (a bare source checkout has none)."""
+    try:
+        return version("terrapin")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `make install`)"
 
 
 def startup_settings() -> Settings:
@@ -53,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = discover()
     if not args or args[0] in {"-h", "--help"}:
         print(_usage(commands))
+        return 0
+    if args[0] == "--version":
+        print(f"terrapin {terrapin_version()}")
         return 0
     name, rest = args[0], args[1:]
     if name == "help":

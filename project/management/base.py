@@ -36,6 +36,8 @@ def database_errors(advice: str = MIGRATE_ADVICE) -> Iterator[None]:
     """
     try:
         yield
+    except BrokenPipeError:  # stdout's reader went away (`| head`): not the database
+        raise
     except DatabaseUnreachable as exc:
         raise CommandError(f"cannot reach the database {exc}") from None
     except UNREACHABLE_ERRORS as exc:  # a connection lost after the probe
