@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import ClassVar
 
+import asyncpg
 from aerich import Command as AerichCommand
 from tortoise.context import TortoiseContext
-from tortoise.exceptions import OperationalError
+from tortoise.exceptions import DBConnectionError, OperationalError
 
 from core.database import APP_LABEL, tortoise_config
-from core.database.probe import UNREACHABLE_ERRORS, DatabaseUnreachable, probe_database, reason
+from core.database.probe import DatabaseUnreachable, probe_database, reason
 from core.database.schema import MIGRATIONS_DIR, check_readiness
 from core.settings import Settings
 
 MIGRATE_ADVICE = " (is it migrated? run `python -m project migrate`)"
+# A connection that fails once the probe has opened one: dropped, refused, a pool wait
+# that timed out. (BrokenPipeError is a ConnectionError too, but of stdout.)
+LOST_CONNECTION = (DBConnectionError, ConnectionError, TimeoutError)
+# A statement the database refused, as Tortoise or, untranslated, the driver reports it.
+FAILED_STATEMENT = (OperationalError, asyncpg.PostgresError, sqlite3.Error)
 
 
 class CommandError(Exception):
@@ -40,9 +47,9 @@ def database_errors(advice: str = MIGRATE_ADVICE) -> Iterator[None]:
         raise
     except DatabaseUnreachable as exc:
         raise CommandError(f"cannot reach the database {exc}") from None
-    except UNREACHABLE_ERRORS as exc:  # a connection lost after the probe
+    except LOST_CONNECTION as exc:
         raise CommandError(f"cannot reach the database: {reason(exc)}") from None
-    except OperationalError as exc:
+    except FAILED_STATEMENT as exc:
         raise CommandError(f"database error: {reason(exc)}{advice}") from None
 
 
