@@ -8,8 +8,9 @@ from fastapi import APIRouter, Header, Response, status
 
 from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
 from routes.bodies import JsonBodyRoute
-from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
+from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep, SettingsDep
 from routes.etags import etag, none_match, strong_versions
+from routes.limits import check_context
 from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
@@ -64,12 +65,14 @@ async def replace_context(
     body: ContextUpdate,
     session: OwnedSessionDep,
     contexts: ContextManagerDep,
+    settings: SettingsDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> ContextRead:
     """Replace the context; requires If-Match with the ETag last read."""
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the context's ETag.")
+    check_context(settings, body.data, ["body", "data"])
     context = await contexts.replace(session.id, body.data, if_match_versions(if_match))
     response.headers["ETag"] = etag(context.version)
     return ContextRead.model_validate(context)

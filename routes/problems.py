@@ -144,6 +144,7 @@ _DESCRIPTIONS = {
     415: "The request body is not JSON",
     422: "Validation error (field errors listed in `errors`)",
     428: "If-Match is required",
+    429: "A per-user limit is reached; retry after `Retry-After` seconds",
     500: "Unexpected server error",
     503: "Database unavailable, not migrated, or shutting down (see `Retry-After`)",
 }
@@ -162,8 +163,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every /api/v1 operation may answer besides its own errors: a bad token,
-# invalid input (every operation has parameters), a bug, or the database.
-ERROR_RESPONSES = problem_responses(401, 422, 500, 503)
+# invalid input (every operation has parameters), a per-user limit, a bug, or
+# the database.
+ERROR_RESPONSES = problem_responses(401, 422, 429, 500, 503)
 # What an operation that takes a JSON body may answer as well (400: a body that is
 # not even text, such as invalid UTF-8, is refused before it is parsed).
 BODY_ERRORS = problem_responses(400, 413, 415)

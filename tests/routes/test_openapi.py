@@ -60,7 +60,7 @@ async def test_each_operation_lists_only_the_errors_it_can_answer(
         name: {int(status) for status in op["responses"] if int(status) >= 400}
         for name, op in operations.items()
     }
-    common = {401, 422, 500, 503}
+    common = {401, 422, 429, 500, 503}
     # GET /sessions listed 404, 409 and 413 like every other operation.
     assert errors["GET /api/v1/sessions"] == common | {400}
     assert errors["GET /api/v1/sessions/{session_id}"] == common | {404}

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from aerich import Command as AerichCommand
-
-from core.database import APP_LABEL, tortoise_config
-from core.database.schema import MIGRATIONS_DIR
 from core.settings import Settings
-from project.management.base import BaseCommand
+from project.management.base import BaseCommand, aerich, database_errors
 
 
 class Command(BaseCommand):
@@ -18,9 +14,10 @@ class Command(BaseCommand):
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
         # A migration may rewrite a large table: no statement timeout here.
-        config = tortoise_config(settings.model_copy(update={"db_statement_timeout_seconds": 0}))
-        async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as aerich:
-            applied = await aerich.upgrade(run_in_transaction=True)
+        unbounded = settings.model_copy(update={"db_statement_timeout_seconds": 0})
+        with database_errors(advice=""):
+            async with aerich(unbounded) as command:
+                applied = await command.upgrade(run_in_transaction=True)
         for name in applied:
             print(f"applied {name}")
         print(f"database is at the migration head ({len(applied)} applied now)")
