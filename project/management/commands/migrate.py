@@ -13,10 +13,8 @@ class Command(BaseCommand):
     needs_database = False  # Aerich opens and closes its own connections
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        # A migration may rewrite a large table: no statement timeout here.
-        unbounded = settings.model_copy(update={"db_statement_timeout_seconds": 0})
         with database_errors(advice=""):
-            async with aerich(unbounded) as command:
+            async with aerich(settings) as command:
                 applied = await command.upgrade(run_in_transaction=True)
         for name in applied:
             print(f"applied {name}")
