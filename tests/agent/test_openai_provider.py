@@ -252,3 +252,18 @@ async def test_runner_turns_http_errors_into_run_error(
     agent = AgentRunner(provider, build_default_registry(frozenset()))
     events = [event async for event in agent.step([ChatTurn("user", "x")])]
     assert events == [RunError("provider_error", "The model provider answered HTTP 503")]
+
+
+async def test_the_fake_server_rejects_an_unanswered_tool_call_like_the_real_api(
+    fake_openai: Any, provider: OpenAIProvider
+) -> None:
+    call = {"id": "call_1", "name": "clock", "arguments": {}}
+    turns = [
+        ChatTurn("user", "time?"),
+        ChatTurn("assistant", "", tool_calls=[call]),
+        ChatTurn("user", "hello?"),
+    ]
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, turns)
+    assert info.value.message == "The model provider answered HTTP 400"
+    assert "call_1" in fake_openai.rejected[0]
