@@ -93,6 +93,11 @@ class Message(Model):
         return await cls.filter(run_id=run_id).order_by("seq")
 
     @classmethod
+    async def answers_call(cls, run_id: UUID, call_id: str) -> bool:
+        """Whether the run holds the tool message answering its call `call_id`."""
+        return await cls.exists(run_id=run_id, role=MessageRole.TOOL, tool_call_id=call_id)
+
+    @classmethod
     async def with_client_id(cls, session_id: UUID, client_message_id: str) -> Message | None:
         """The session's message stored under this client_message_id, if any."""
         return await cls.get_or_none(session_id=session_id, client_message_id=client_message_id)

@@ -53,6 +53,12 @@ class ToolCall(Model):
         return TOOL_CALL_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
+    async def unanswered(cls, database: Database, run_id: UUID) -> list[ToolCall]:
+        """The run's calls with no tool message, in the order asked (sees the caller's writes)."""
+        rows = await database.execute(_UNANSWERED, run_id)
+        return [TOOL_CALL_COLUMNS.instance(database, row) for row in rows]
+
+    @classmethod
     async def claim(cls, call_id: UUID, now: datetime) -> bool:
         """Move an approved call to `started`; only the winner may run the tool."""
         claimed = await cls.filter(id=call_id, status=ToolCallStatus.APPROVED).update(
@@ -84,9 +90,10 @@ class ToolCall(Model):
         return bool(decided)
 
     @classmethod
-    async def reject_proposed(cls, run_id: UUID, reason: str, now: datetime) -> None:
-        """Reject every call of the run still waiting for a decision."""
-        await cls.filter(run_id=run_id, status=ToolCallStatus.PROPOSED).update(
+    async def reject_unstarted(cls, run_id: UUID, reason: str, now: datetime) -> None:
+        """Reject every call of the run that waits for a decision or to be run: it never runs."""
+        unstarted = (ToolCallStatus.PROPOSED, ToolCallStatus.APPROVED)
+        await cls.filter(run_id=run_id, status__in=unstarted).update(
             status=ToolCallStatus.REJECTED, error=reason, updated_at=now
         )
 
@@ -103,12 +110,20 @@ class ToolCall(Model):
 
 
 TOOL_CALL_COLUMNS = ModelColumns(ToolCall)
-# A call is answered once the run holds its tool message.
+# A call is answered once its run holds its tool message.
+_NO_TOOL_MESSAGE = (
+    "NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = c.run_id "
+    f"AND m.role = {literal(MessageRole.TOOL)} AND m.tool_call_id = c.call_id)"
+)
 _FIRST_UNANSWERED = Statement(
     lambda: (
         f"SELECT {TOOL_CALL_COLUMNS.select(alias='c')} FROM tool_call c "
-        "WHERE c.run_id = $1 AND NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = $1 "
-        f"AND m.role = {literal(MessageRole.TOOL)} AND m.tool_call_id = c.call_id) "
-        "ORDER BY c.created_at, c.call_id LIMIT 1"
+        f"WHERE c.run_id = $1 AND {_NO_TOOL_MESSAGE} ORDER BY c.created_at, c.call_id LIMIT 1"
+    )
+)
+_UNANSWERED = Statement(
+    lambda: (
+        f"SELECT {TOOL_CALL_COLUMNS.select(alias='c')} FROM tool_call c "
+        f"WHERE c.run_id = $1 AND {_NO_TOOL_MESSAGE} ORDER BY c.created_at, c.call_id"
     )
 )

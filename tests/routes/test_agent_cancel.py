@@ -85,7 +85,16 @@ async def test_cancel_queued_and_waiting_runs(
     )
     assert_problem(late, 409, "approval_already_decided")
     waiting_events = await run_events(client, headers, waiting_id)
-    assert types(waiting_events) == ["run", "message", "tool_call", "approval_required", "done"]
+    assert types(waiting_events) == [
+        "run",
+        "message",
+        "tool_call",
+        "approval_required",
+        "tool_result",
+        "done",
+    ]
+    not_run = "The run was cancelled before this tool call ran."
+    assert waiting_events[-2].data["error"] == not_run
     assert waiting_events[-1].data["status"] == "cancelled"
     context = await get_json(client, f"/sessions/{sid}/context", headers)
     assert context["data"] == {}  # the tool never ran
