@@ -80,7 +80,7 @@ class Message(Model):
     async def history_window(
         cls, database: Database, session_id: UUID, run_id: UUID, size: int
     ) -> list[dict[str, Any]]:
-        """The newest `size` messages run `run_id` may read, oldest first (turn fields only).
+        """The newest `size` messages run `run_id` may read, oldest first (turn fields and run).
 
         Messages of runs still queued behind this one are not its history yet.
         """
@@ -134,8 +134,8 @@ class Message(Model):
 
 
 MESSAGE_COLUMNS = ModelColumns(Message)
-# What a model turn reads of a message.
-_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id")
+# What a model turn reads of a message, and the run that wrote it (which orders it).
+_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id", "run_id")
 _PAGE_AFTER = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "

@@ -79,7 +79,7 @@ class RunSteps:
         stream = AssistantStream(self._database, run, self._events, self._coalesce)
         result = RoundResult()
         try:
-            async for event in self._runner.step(to_turns(window)):
+            async for event in self._runner.step(to_turns(window, run.id)):
                 if isinstance(event, TextDelta):
                     await stream.add(event.text)
                 elif isinstance(event, AssistantMessage):

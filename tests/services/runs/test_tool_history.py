@@ -7,6 +7,7 @@ its assistant message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -15,12 +16,20 @@ import httpx
 import pytest
 
 from core.clock import utcnow
-from models import Run, RunStatus, ToolCall, ToolCallStatus
+from models import Message, MessageRole, Run, RunStatus, ToolCall, ToolCallStatus
 from services import Services
 from tests.agent.conftest import FakeOpenAI
 from tests.agent.test_openai_provider import chunk, fragment
 from tests.factories import make_session, make_user
-from tests.runs_support import API, get_json, messages, run_events, types
+from tests.runs_support import (
+    API,
+    get_json,
+    messages,
+    run_events,
+    stream_message,
+    types,
+    wait_until,
+)
 
 REMEMBER = '{"key": "city", "value": "Oslo"}'
 
@@ -135,3 +144,85 @@ async def test_a_run_interrupted_after_its_tool_ran_answers_the_call_with_its_re
     after = await send(client, headers, session_id, "did it work?")
     assert after["run"]["status"] == "completed", after
     assert fake_openai.rejected == []
+
+
+async def test_a_message_posted_during_the_wait_does_not_split_the_call_from_its_result(
+    client: httpx.AsyncClient, services: Services, fake_openai: FakeOpenAI
+) -> None:
+    headers = await make_user(services)
+    session_id, turn = await waiting_for_approval(client, headers, fake_openai)
+    posted = await client.post(
+        f"{API}/sessions/{session_id}/messages",
+        headers=headers,
+        json={"role": "user", "content": "by the way, I moved"},
+    )
+    assert posted.status_code == 201, posted.text
+
+    say(fake_openai, "Remembered Oslo.")
+    decided = await client.post(
+        f"{API}/approvals/{turn['approval']['id']}/decision",
+        headers=headers,
+        json={"decision": "approve"},
+    )
+    assert decided.status_code == 200, decided.text
+    events = await run_events(client, headers, turn["run"]["id"])
+    assert events[-1].data["status"] == "completed", events
+
+    sent = fake_openai.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    assert sent[2]["tool_call_id"] == "call_1" and sent[3]["content"] == "by the way, I moved"
+    say(fake_openai, "Noted.")
+    assert (await send(client, headers, session_id, "thanks"))["run"]["status"] == "completed"
+    assert fake_openai.rejected == []
+
+
+async def test_a_queued_input_is_read_after_the_run_before_it(
+    client: httpx.AsyncClient, services: Services, fake_openai: FakeOpenAI
+) -> None:
+    headers = await make_user(services)
+    session_id, turn = await waiting_for_approval(client, headers, fake_openai)
+    queued = asyncio.create_task(
+        stream_message(
+            client, headers, session_id=session_id, message="and Bergen?", on_busy="enqueue"
+        )
+    )
+
+    async def queued_input() -> bool:
+        return await Message.filter(session_id=session_id, content="and Bergen?").exists()
+
+    await wait_until(queued_input)
+    say(fake_openai, "Remembered Oslo.")
+    say(fake_openai, "Bergen too.")
+    decided = await client.post(
+        f"{API}/approvals/{turn['approval']['id']}/decision",
+        headers=headers,
+        json={"decision": "approve"},
+    )
+    assert decided.status_code == 200, decided.text
+    events = await asyncio.wait_for(queued, 30)
+    assert events[-1].data["status"] == "completed", events
+
+    assert fake_openai.rejected == []
+    # Stored in the order sent: the queued input lies between the call and its result.
+    stored = [m["content"] for m in await messages(client, headers, session_id)]
+    assert stored.index("and Bergen?") < stored.index("Remembered Oslo.")
+    sent = fake_openai.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+    assert sent[-1]["content"] == "and Bergen?"
+
+
+async def test_a_call_without_any_result_gets_one_in_the_window(
+    client: httpx.AsyncClient, services: Services, fake_openai: FakeOpenAI
+) -> None:
+    headers = await make_user(services)
+    session_id, turn = await waiting_for_approval(client, headers, fake_openai)
+    cancelled = await client.post(f"{API}/runs/{turn['run']['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    await Message.filter(session_id=session_id, role=MessageRole.TOOL).delete()
+
+    say(fake_openai, "Hello again.")
+    assert (await send(client, headers, session_id, "hi"))["run"]["status"] == "completed"
+    assert fake_openai.rejected == []
+    tool = fake_openai.requests[-1]["messages"][2]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+    assert json.loads(tool["content"])["error"] == "No result was recorded for this tool call."
