@@ -159,6 +159,23 @@ class RunLifecycle:
         self._events.publish(stored)
         return run
 
+    async def answer_open_calls(self, run_id: UUID) -> int:
+        """Answer the calls an ended run left without a tool message; return how many.
+
+        For runs that ended before every end answered its calls: their log is
+        closed, so only the tool messages are written.
+        """
+        async with in_transaction():
+            await lock_in_id_order(self._database, Run, [run_id])
+            run = await Run.get(id=run_id)
+            if not run.status.is_terminal:
+                return 0
+            await _tidy_stopped(run.id, run.status)
+            calls = await ToolCall.unanswered(self._database, run.id)
+            for call in calls:
+                await answer(self._database, run, call, recorded_outcome(call))
+        return len(calls)
+
     async def _end_here(self, run: Run, status: RunStatus, error: str | None) -> bool:
         # The status and the end event commit together: a process dying between
         # two commits would leave a finished run whose followers wait forever.

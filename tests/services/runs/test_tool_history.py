@@ -11,6 +11,7 @@ import asyncio
 import json
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from core.clock import utcnow
 from models import Message, MessageRole, Run, RunStatus, ToolCall, ToolCallStatus
 from services import Services
+from services.runs.sweeper import Sweeper
 from tests.agent.conftest import FakeOpenAI
 from tests.agent.test_openai_provider import chunk, fragment
 from tests.factories import make_session, make_user
@@ -226,3 +228,30 @@ async def test_a_call_without_any_result_gets_one_in_the_window(
     tool = fake_openai.requests[-1]["messages"][2]
     assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
     assert json.loads(tool["content"])["error"] == "No result was recorded for this tool call."
+
+
+async def test_the_sweeper_answers_calls_that_ended_runs_left_open(
+    client: httpx.AsyncClient, services: Services, fake_openai: FakeOpenAI
+) -> None:
+    headers = await make_user(services)
+    session_id, turn = await waiting_for_approval(client, headers, fake_openai)
+    run_id = UUID(turn["run"]["id"])
+    cancelled = await client.post(f"{API}/runs/{run_id}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    # As data written before every end answered its calls: no tool message.
+    await Message.filter(run_id=run_id, role=MessageRole.TOOL).delete()
+
+    # A process starting on that database repairs it.
+    sweeper = Sweeper(
+        services.database, services.lifecycle, services.executor, services.hitl, 60, 30
+    )
+    await sweeper.sweep()
+    assert sweeper.actions["answered"] == 1
+    [tool] = await Message.filter(run_id=run_id, role=MessageRole.TOOL)
+    assert tool.tool_call_id == "call_1"
+    await sweeper.sweep()  # nothing left to repair
+    assert sweeper.actions["answered"] == 1
+
+    say(fake_openai, "Hello again.")
+    assert (await send(client, headers, session_id, "hi"))["run"]["status"] == "completed"
+    assert fake_openai.rejected == []
