@@ -98,6 +98,13 @@ class Message(Model):
         return await cls.exists(run_id=run_id, role=MessageRole.TOOL, tool_call_id=call_id)
 
     @classmethod
+    async def cut_short(cls, run_id: UUID) -> Message | None:
+        """The run's assistant reply that stopped part-way (its partial text is kept), if any."""
+        stopped = READABLE_MESSAGE_STATUSES - {MessageStatus.COMPLETE}
+        query = cls.filter(run_id=run_id, role=MessageRole.ASSISTANT, status__in=stopped)
+        return await query.order_by("-seq").first()
+
+    @classmethod
     async def with_client_id(cls, session_id: UUID, client_message_id: str) -> Message | None:
         """The session's message stored under this client_message_id, if any."""
         return await cls.get_or_none(session_id=session_id, client_message_id=client_message_id)

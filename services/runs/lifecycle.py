@@ -21,7 +21,9 @@ dying process never logged).
 Whoever logs the end also leaves the history whole, in the same transaction:
 every tool call of the run still without a tool message gets one (the
 recorded outcome if the tool ran, else why it did not), with its
-`tool_result` event.
+`tool_result` event, and a reply cut short is logged as a `message` event
+holding its stored text, so the last event before the end shows what the
+history keeps.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class RunLifecycle:
             await _tidy_stopped(run.id, run.status)
             if await RunEvent.ended_runs(self._database, [run.id]):
                 return run  # logged already (by a racing repair): nothing may follow the end
-            drafts = await self._closing_events(run)
+            drafts = await self._closing_events(run, run.status)
             drafts.append(end_event(run, run.status, run.error))
             stored = await self._events.append_in_transaction(drafts, runs_locked=True)
         self._events.publish(stored)
@@ -187,21 +189,27 @@ class RunLifecycle:
             # The won release locked the run row (its UPDATE): the end is logged under it.
             if status is not RunStatus.COMPLETED:
                 await _tidy_stopped(run.id, status)
-            drafts = await self._closing_events(run)
+            drafts = await self._closing_events(run, status)
             drafts.append(end_event(run, status, error))
             stored = await self._events.append_in_transaction(drafts, runs_locked=True)
         self._events.publish(stored)
         return True
 
-    async def _closing_events(self, run: Run) -> list[EventDraft]:
-        """Answer the run's open calls: the events before its end.
+    async def _closing_events(self, run: Run, status: RunStatus) -> list[EventDraft]:
+        """Answer the run's open calls, show its reply cut short: the events before its end.
 
         Inside the transaction that logs the end, under the run's row lock.
         """
-        return [
+        drafts = [
             await answer(self._database, run, call, recorded_outcome(call))
             for call in await ToolCall.unanswered(self._database, run.id)
         ]
+        if status is not RunStatus.COMPLETED:
+            # The streamed deltas may lack the text stored when the run's task stopped.
+            cut_short = await Message.cut_short(run.id)
+            if cut_short is not None:
+                drafts.append(EventDraft(run.id, EventType.MESSAGE, message_data(cut_short)))
+        return drafts
 
 
 async def _tidy_stopped(run_id: UUID, status: RunStatus) -> None:

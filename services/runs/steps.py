@@ -40,7 +40,7 @@ from services.events import EventLog
 from services.events.payloads import approval_required_data
 from services.runs.agent import SessionToolContext, to_turns
 from services.runs.answers import answer, recorded_outcome
-from services.runs.assistant import AssistantStream
+from services.runs.assistant import AssistantStream, ReadAhead
 from services.sessions import AgentContextManager
 
 
@@ -78,8 +78,9 @@ class RunSteps:
         window = await Message.history_window(self._database, session_id, run.id, self._window)
         stream = AssistantStream(self._database, run, self._events, self._coalesce)
         result = RoundResult()
+        events = ReadAhead(self._runner.step(to_turns(window, run.id)))
         try:
-            async for event in self._runner.step(to_turns(window, run.id)):
+            while (event := await stream.next_event(events)) is not None:
                 if isinstance(event, TextDelta):
                     await stream.add(event.text)
                 elif isinstance(event, AssistantMessage):
@@ -94,6 +95,8 @@ class RunSteps:
         except asyncio.CancelledError:
             await asyncio.shield(stream.checkpoint())  # keep the partial text
             raise
+        finally:
+            await events.aclose()
         return result
 
     async def first_unanswered_call(self, run: Run) -> ToolCall | None:

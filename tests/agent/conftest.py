@@ -44,6 +44,9 @@ class Reply:
     status: int = 200
     delay_before_headers: float = 0.0
     delay_before_body: float = 0.0
+    # Stall for `stall_seconds` after sending this many chunks (a provider that hangs mid-reply).
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
 
 
 def unanswered_tool_calls(messages: list[dict[str, Any]]) -> str | None:
@@ -111,7 +114,9 @@ class FakeOpenAI:
 
     async def _events(self, reply: Reply) -> AsyncIterator[str]:
         await self._pause(reply.delay_before_body)
-        for chunk in reply.chunks:
+        for sent, chunk in enumerate(reply.chunks):
+            if sent == reply.stall_after:
+                await self._pause(reply.stall_seconds)
             yield f"data: {json.dumps(chunk)}\n\n"
         yield "data: [DONE]\n\n"
 

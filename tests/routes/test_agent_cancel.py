@@ -132,13 +132,15 @@ async def test_cancel_running_keeps_the_partial_text(
 
     events: list[Event] = await asyncio.wait_for(stream, 30)
     assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
-    assert set(types(events)[2:-1]) == {"delta"}  # no final `message`: it never completed
+    assert set(types(events)[2:-2]) == {"delta"}
     [assistant] = [m for m in await messages(client, headers, sid) if m["role"] == "assistant"]
     full = "Echo: " + LONG
     assert assistant["status"] == "cancelled"
     assert partial["content"] in assistant["content"] and assistant["content"] != full
     assert full.startswith(assistant["content"])
     assert assistant["content"].startswith(delta_text(events))
+    # The last event before the end shows the partial reply as stored.
+    assert events[-2].type == "message" and events[-2].data == assistant
     await asyncio.sleep(0.2)  # a cancelled run emits nothing more
     assert await run_events(client, headers, run_id) == events
     assert_problem(await cancel(client, headers, run_id), 409, "run_not_cancellable")
