@@ -11,10 +11,13 @@ from agent import (
     ChatTurn,
     Provider,
     ScriptedProvider,
+    ToolFailed,
     ToolOutcome,
     build_default_registry,
 )
-from core.settings import AgentProvider, Settings
+from agent.tools.registry import DEFAULT_TOOL_NAMES
+from core.errors import PayloadTooLarge, UnprocessableEntity
+from core.settings import AgentProvider, Settings, SettingsError, env_name
 from services.sessions import AgentContextManager
 
 
@@ -28,8 +31,19 @@ def build_provider(settings: Settings) -> Provider:
             settings.openai_api_key,
             settings.agent_model,
             settings.agent_request_timeout_seconds,
+            max_retries=settings.agent_request_retries,
         )
     return ScriptedProvider(settings.token_delay_ms)
+
+
+def check_agent_settings(settings: Settings) -> None:
+    """Raise SettingsError, naming the variable and the tools, for a tool that does not exist."""
+    unknown = sorted(settings.tools_requiring_approval - set(DEFAULT_TOOL_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"invalid setting {env_name('tools_requiring_approval')}: "
+            f"unknown tool {', '.join(unknown)}; the tools are {', '.join(DEFAULT_TOOL_NAMES)}"
+        )
 
 
 def build_runner(settings: Settings) -> AgentRunner:
@@ -50,8 +64,11 @@ class SessionToolContext:
         return dict((await self._contexts.get(self._session_id)).data)
 
     async def set_context_key(self, key: str, value: Any) -> None:
-        """Set one key, bumping the context version."""
-        await self._contexts.set_key(self._session_id, key, value)
+        """Set one key, bumping the context version; a refused write fails the tool call."""
+        try:
+            await self._contexts.set_key(self._session_id, key, value)
+        except (UnprocessableEntity, PayloadTooLarge) as exc:
+            raise ToolFailed(exc.detail) from None
 
 
 # What the model reads for a call whose result was never stored (data from before
