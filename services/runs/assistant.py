@@ -16,7 +16,7 @@ from core.database import Database
 from core.storable import clean_text
 from models import AppendRequest, EventType, Message, MessageDraft, MessageRole, MessageStatus, Run
 from models.locks import lock_in_id_order
-from services.events import EventDraft, EventLog, TextCheckpoint
+from services.events import EventDraft, EventLog, StoredEvent, TextCheckpoint
 from services.events.payloads import message_data
 from services.runs.sanitize import storable_message
 
@@ -85,6 +85,7 @@ class AssistantStream:
         self._text: list[str] = []
         self._pending: list[str] = []
         self._last_flush = 0.0
+        self._in_flight: asyncio.Future[StoredEvent] | None = None
 
     async def add(self, text: str) -> None:
         """Take one delta; emit (and checkpoint) when the coalescing window has passed."""
@@ -128,12 +129,15 @@ class AssistantStream:
         if self._message is None or not self._pending:
             return
         self._last_flush = time.monotonic()
-        await self._events.emit(
+        delta = self._events.emit(
             self._run.id,
             EventType.DELTA,
             self._take_pending(self._message),
             TextCheckpoint(self._message.id, "".join(self._text)),
         )
+        # A delta commits even if this task is cancelled meanwhile: `checkpoint` waits for it.
+        self._in_flight = asyncio.ensure_future(delta)
+        await asyncio.shield(self._in_flight)
 
     def _take_pending(self, message: Message) -> dict[str, str]:
         """The buffered text as a `delta` payload; the buffer is emptied."""
@@ -141,7 +145,13 @@ class AssistantStream:
         return {"message_id": str(message.id), "text": chunk}
 
     async def checkpoint(self) -> None:
-        """Store the text so far (status stays `streaming`)."""
+        """Store the text so far (status stays `streaming`), after the delta on its way if any.
+
+        Once the run's task has stopped, nothing of its text is left to commit:
+        the end logged next shows the text as stored.
+        """
+        if self._in_flight is not None:
+            await asyncio.gather(self._in_flight, return_exceptions=True)
         if self._message is not None:
             await Message.checkpoint_text(
                 self._database, self._message.id, "".join(self._text), utcnow()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 
 from models import EventType, Message, MessageRole, RunEvent
 from services import Services
+from services.events import EventDraft
+from services.events.log import EventOutcome
 from tests.agent.conftest import FakeOpenAI
 from tests.agent.test_openai_provider import chunk
 from tests.factories import make_user
@@ -83,6 +86,41 @@ async def test_a_cancelled_reply_ends_with_the_text_it_stored(
     assert stored["content"].startswith(delta_text(events))
     last = events[-2]
     assert last.type == "message" and last.data == stored
+    # Nothing was logged after the end (a delta on its way when the cancel came, say).
+    logged = await RunEvent.filter(run_id=delta.run_id).order_by("-seq").first()
+    assert logged is not None and logged.seq == events[-1].id
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"delta_coalesce_ms": COALESCE_MS, "token_delay_ms": 10}]
+)
+async def test_a_delta_on_its_way_when_the_cancel_comes_is_logged_before_the_end(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = services.events.writer
+    write_batch = writer._handler
+
+    async def slow_deltas(drafts: Sequence[EventDraft]) -> Sequence[EventOutcome]:
+        if any(draft.type is EventType.DELTA for draft in drafts):
+            await asyncio.sleep(0.3)  # each delta is still on its way for a while
+        return await write_batch(drafts)
+
+    monkeypatch.setattr(writer, "_handler", slow_deltas)
+    headers = await make_user(services)
+    long = " ".join(f"w{i}" for i in range(200))
+    stream = asyncio.create_task(stream_message(client, headers, message=long))
+    delta = await wait_until(first_delta)
+    cancelled = await client.post(f"{API}/runs/{delta.run_id}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+
+    events: list[Event] = await asyncio.wait_for(stream, 30)
+    assert [event.type for event in events[-2:]] == ["message", "done"]
+    await asyncio.sleep(0.5)  # a delta still on its way would be logged by now
+    logged = await RunEvent.filter(run_id=delta.run_id).order_by("seq")
+    assert [event.seq for event in logged] == [event.id for event in events]
+    stored = await Message.get(role=MessageRole.ASSISTANT)
+    assert events[-2].data["content"] == stored.content
+    assert stored.content.startswith(delta_text(events))
 
 
 async def test_a_failed_reply_ends_with_the_text_it_stored(
