@@ -330,3 +330,18 @@ async def test_runner_turns_http_errors_into_run_error(
     events = [event async for event in agent.step([ChatTurn("user", "x")])]
     body = '{"error":{"message":"boom","type":"server_error","code":null}}'
     assert events == [RunError("provider_error", f"The model provider answered HTTP 503: {body}")]
+
+
+async def test_the_fake_server_rejects_an_unanswered_tool_call_like_the_real_api(
+    fake_openai: Any, provider: OpenAIProvider
+) -> None:
+    call = {"id": "call_1", "name": "clock", "arguments": {}}
+    turns = [
+        ChatTurn("user", "time?"),
+        ChatTurn("assistant", "", tool_calls=[call]),
+        ChatTurn("user", "hello?"),
+    ]
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, turns)
+    assert info.value.message.startswith("The model provider answered HTTP 400")
+    assert "call_1" in fake_openai.rejected[0]
