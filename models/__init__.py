@@ -7,6 +7,7 @@ model (`models/columns.py`).
 
 from models.approvals import Approval
 from models.context import AgentContext
+from models.context_snapshots import ContextSnapshot
 from models.enums import (
     ACTIVE_RUN_STATUSES,
     READABLE_MESSAGE_STATUSES,
@@ -23,11 +24,22 @@ from models.enums import (
 from models.messages import AppendOutcome, AppendRequest, AppendResult, Message, MessageDraft
 from models.run_events import RunEvent
 from models.runs import Run
-from models.sessions import ChatSession
+from models.sessions import ChatSession, Segment
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
-__models__ = [User, ApiToken, ChatSession, Message, AgentContext, Run, RunEvent, ToolCall, Approval]
+__models__ = [
+    User,
+    ApiToken,
+    ChatSession,
+    Message,
+    AgentContext,
+    ContextSnapshot,
+    Run,
+    RunEvent,
+    ToolCall,
+    Approval,
+]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -43,6 +55,7 @@ __all__ = [
     "Approval",
     "ApprovalStatus",
     "ChatSession",
+    "ContextSnapshot",
     "EventType",
     "Message",
     "MessageDraft",
@@ -51,6 +64,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunStatus",
+    "Segment",
     "SessionStatus",
     "ToolCall",
     "ToolCallStatus",

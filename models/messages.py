@@ -27,7 +27,7 @@ from core.errors import Conflict, ErrorCode, session_not_found
 from models.columns import ModelColumns
 from models.enums import READABLE_MESSAGE_STATUSES, MessageRole, MessageStatus, RunStatus
 from models.locks import lock_in_id_order
-from models.sessions import ChatSession
+from models.sessions import MAX_SEQ, SELF_LINEAGE, ChatSession, Segment, lineage_cte
 
 if TYPE_CHECKING:
     from models.runs import Run
@@ -66,15 +66,65 @@ class Message(Model):
 
     @classmethod
     async def page(
-        cls, database: Database, session_id: UUID, direction: str, seq: int, limit: int
+        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` committed messages after `seq` (ascending) or before it (descending).
 
-        Rows, not models: a response schema validates them directly.
+        Rows, not models: a response schema validates them directly. A fork's
+        page reads across its ancestors (`_lineage_page`).
         """
+        if session.is_fork:
+            return await cls._lineage_page(database, session, direction, seq, limit)
         statement = _PAGE_AFTER if direction == "after" else _PAGE_BEFORE
-        rows = await database.fetch_committed(statement, session_id, seq, limit)
+        rows = await database.fetch_committed(statement, session.id, seq, limit)
         return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+
+    @classmethod
+    async def _lineage_page(
+        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """A fork's page, read as the seq range it covers.
+
+        A history's seqs are 1..message_count without gaps, so the `limit`
+        messages after (or before) a seq are exactly a range of seqs; each
+        segment of the lineage that overlaps it is read by its index, and no
+        row outside the page is touched, however long the history.
+        """
+        after, upto = _page_range(direction, seq, limit, session.message_count)
+        statement = _LINEAGE_PAGE_AFTER if direction == "after" else _LINEAGE_PAGE_BEFORE
+        rows = await database.fetch_committed(statement, session.id, after, upto, limit)
+        return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+
+    @classmethod
+    async def at_seq(cls, database: Database, session: ChatSession, seq: int) -> Message | None:
+        """The message at `seq` of the session's history (its ancestors' included), if any.
+
+        On the ORM's connection: inside a transaction it sees the transaction's writes.
+        """
+        if not session.is_fork:
+            return await cls.get_or_none(session_id=session.id, seq=seq)
+        rows = await database.execute(_LINEAGE_PAGE_AFTER, session.id, seq - 1, seq, 1)
+        return MESSAGE_COLUMNS.instance(database, rows[0]) if rows else None
+
+    @classmethod
+    async def latest_with_role(
+        cls, database: Database, segments: Sequence[Segment], role: MessageRole, below: int
+    ) -> Message | None:
+        """The newest message of `role` with a seq below `below`, searching segment by segment.
+
+        `segments` is a lineage (newest stretch first); each search is an
+        index scan backwards that stops at the first match.
+        """
+        for segment in segments:
+            upto = min(segment.upto, below - 1)
+            if upto <= segment.after:
+                continue
+            rows = await database.execute(
+                _LATEST_WITH_ROLE, segment.session_id, segment.after, upto, role.value
+            )
+            if rows:
+                return MESSAGE_COLUMNS.instance(database, rows[0])
+        return None
 
     @classmethod
     async def history_window(
@@ -83,6 +133,8 @@ class Message(Model):
         """The newest `size` messages run `run_id` may read, oldest first (turn fields only).
 
         Messages of runs still queued behind this one are not its history yet.
+        A fork's window continues into its ancestors' messages up to its fork
+        point (one statement: see `_WINDOW`).
         """
         rows = await database.fetch_committed(_WINDOW, session_id, run_id, size)
         return [_TURN_COLUMNS.values(database, row) for row in reversed(rows)]
@@ -143,17 +195,63 @@ _PAGE_BEFORE = Statement(
         "ORDER BY seq DESC LIMIT $3"
     )
 )
-# Messages posted without a run (run_id NULL) are history too: `NULL NOT IN (…)`
-# is not true, so they need their own clause.
+
+
+def _lineage_page(order: str) -> str:
+    """A fork's messages with `$2 < seq <= $3`, from each segment that overlaps the range."""
+    return (
+        f"{SELF_LINEAGE} SELECT {MESSAGE_COLUMNS.select('m')} FROM lineage l "
+        "JOIN message m ON m.session_id = l.id "
+        "AND m.seq > CASE WHEN l.lo > $2 THEN l.lo ELSE $2 END "
+        "AND m.seq <= CASE WHEN l.hi < $3 THEN l.hi ELSE $3 END "
+        f"WHERE l.lo < $3 AND l.hi > $2 AND l.lo < l.hi ORDER BY m.seq {order} LIMIT $4"
+    )
+
+
+_LINEAGE_PAGE_AFTER = Statement(lambda: _lineage_page("ASC"))
+_LINEAGE_PAGE_BEFORE = Statement(lambda: _lineage_page("DESC"))
+_LATEST_WITH_ROLE = Statement(
+    lambda: (
+        f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
+        "AND seq <= $3 AND role = $4 ORDER BY seq DESC LIMIT 1"
+    )
+)
+_READABLE = f"status IN ({literals(READABLE_MESSAGE_STATUSES)})"
+# The session's ancestors only (its own messages are read by the first branch):
+# `top` is the session's fork point, NULL for a session that is no fork.
+_ANCESTORS = lineage_cte(
+    "SELECT p.id, p.parent_id, COALESCE(p.forked_at_seq, 0), s.forked_at_seq, 1, "
+    "s.forked_at_seq FROM chat_session s JOIN chat_session p ON p.id = s.parent_id WHERE s.id = $1"
+)
+# The session's own newest messages, then (for a fork) the newest of what it
+# shares: at most `size` seqs below the fork point, as a window never needs
+# more. Messages posted without a run (run_id NULL) are history too:
+# `NULL NOT IN (…)` is not true, so they need their own clause.
 _WINDOW = Statement(
     lambda: (
-        f"SELECT {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
-        f"AND status IN ({literals(READABLE_MESSAGE_STATUSES)}) "
+        f"{_ANCESTORS}SELECT seq, {_TURN_COLUMNS.select()} FROM ("
+        f"SELECT seq, {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
+        f"AND {_READABLE} "
         "AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
         f"AND status = {literal(RunStatus.QUEUED)} AND id <> $2)) "
+        "ORDER BY seq DESC LIMIT $3) own "
+        f"UNION ALL SELECT m.seq, {_TURN_COLUMNS.select('m')} FROM lineage l "
+        "JOIN message m ON m.session_id = l.id "
+        "AND m.seq > CASE WHEN l.lo > l.top - $3 THEN l.lo ELSE l.top - $3 END "
+        f"AND m.seq <= l.hi WHERE m.{_READABLE} "
         "ORDER BY seq DESC LIMIT $3"
     )
 )
+
+
+def _page_range(direction: str, seq: int, limit: int, count: int) -> tuple[int, int]:
+    """The seqs (after, upto] that hold the page: `limit` seqs after `seq`, or before it."""
+    if direction == "after":
+        return seq, min(seq + limit, MAX_SEQ)
+    upto = min(seq - 1, count)
+    return max(upto - limit, 0), upto
+
+
 _CHECKPOINT = Statement(lambda: "UPDATE message SET content = $1, updated_at = $2 WHERE id = $3")
 
 

@@ -24,7 +24,7 @@ from tortoise.models import Model
 from core.database import Database, Statement, literal, literals
 from models.columns import ModelColumns
 from models.counters import bump_counters
-from models.enums import TERMINAL_EVENT_TYPES, ApprovalStatus, RunStatus
+from models.enums import ACTIVE_RUN_STATUSES, TERMINAL_EVENT_TYPES, ApprovalStatus, RunStatus
 
 if TYPE_CHECKING:
     from models.sessions import ChatSession
@@ -88,6 +88,14 @@ class Run(Model):
         if holder is not None:
             return holder
         return await cls.filter(session_id=session_id, status=RunStatus.QUEUED).first()
+
+    @classmethod
+    async def live_ids(cls, session_id: UUID) -> list[UUID]:
+        """The session's runs that have not ended (queued, running or waiting)."""
+        ids = await cls.filter(session_id=session_id, status__in=ACTIVE_RUN_STATUSES).values_list(
+            "id", flat=True
+        )
+        return [UUID(str(run_id)) for run_id in ids]
 
     # Transitions: each a conditional update that says whether it won.
 

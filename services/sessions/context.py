@@ -1,4 +1,9 @@
-"""AgentContextManager: per-session agent state with optimistic concurrency."""
+"""AgentContextManager: per-session agent state with optimistic concurrency.
+
+Every write also records the data as the context after the session's newest
+message (`ContextSnapshot`), in the same transaction: a fork made later at
+that message starts from it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import Database
 from core.errors import ErrorCode, PayloadTooLarge, PreconditionFailed, session_not_found
-from models import AgentContext
+from models import AgentContext, ContextSnapshot
 
 
 class AgentContextManager:
@@ -33,9 +38,13 @@ class AgentContextManager:
     ) -> AgentContext:
         """Replace the data if the version still matches (None: unconditionally)."""
         self._check_size(data)
-        written = await AgentContext.replace(
-            self._database, session_id, data, expected_version, utcnow()
-        )
+        async with in_transaction():
+            now = utcnow()
+            written = await AgentContext.replace(
+                self._database, session_id, data, expected_version, now
+            )
+            if written is not None:
+                await ContextSnapshot.record(self._database, session_id, data, now)
         if written is None:
             current = await self.get(session_id)
             raise PreconditionFailed(
@@ -53,7 +62,9 @@ class AgentContextManager:
                 raise session_not_found()
             data = {**context.data, key: value}
             self._check_size(data)
-            await AgentContext.write_data(context.id, data, utcnow())
+            now = utcnow()
+            await AgentContext.write_data(context.id, data, now)
+            await ContextSnapshot.record(self._database, session_id, data, now)
         return await self.get(session_id)
 
     def _check_size(self, data: dict[str, Any]) -> None:
