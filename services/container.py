@@ -16,7 +16,12 @@ from services.events import EventDraft, EventLog, PgListener, StoredEvent, Strea
 from services.metrics import Metrics
 from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.runs.agent import build_runner
-from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
+from services.sessions import (
+    AgentContextManager,
+    BranchManager,
+    MessageBatchWriter,
+    SessionManager,
+)
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Services:
     users: UserService
     sessions: SessionManager
     contexts: AgentContextManager
+    branches: BranchManager
     events: EventLog
     hitl: HITLManager
     runs: RunManager
@@ -76,6 +82,7 @@ class Services:
             users=UserService(database),
             sessions=sessions,
             contexts=contexts,
+            branches=BranchManager(database),
             events=events,
             hitl=hitl,
             runs=RunManager(
