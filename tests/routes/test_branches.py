@@ -32,7 +32,11 @@ async def test_a_fork_shares_the_history_up_to_its_fork_point_and_then_has_its_o
 
     assert child["parent_id"] == parent["id"] and child["forked_at_seq"] == 3
     assert child["message_count"] == 3
-    assert (child["title"], child["metadata"], child["agent"]) == ("trip", {"team": "travel"}, "default")
+    assert (child["title"], child["metadata"], child["agent"]) == (
+        "trip",
+        {"team": "travel"},
+        "default",
+    )
     assert child["last_message_at"] == shared[2]["created_at"]
     assert await history(client, auth, child["id"]) == shared[:3]  # the parent's rows, as stored
 
@@ -41,9 +45,7 @@ async def test_a_fork_shares_the_history_up_to_its_fork_point_and_then_has_its_o
     assert own["seq"] == 4 and own["session_id"] == child["id"]
     assert later["seq"] == 6
     assert contents(await history(client, auth, child["id"])) == ["p-1", "p-2", "p-3", "c-4"]
-    assert contents(await history(client, auth, parent["id"])) == [
-        *(f"p-{n}" for n in range(1, 7))
-    ]
+    assert contents(await history(client, auth, parent["id"])) == [*(f"p-{n}" for n in range(1, 7))]
 
 
 async def test_a_fork_takes_its_own_title_and_metadata(
@@ -58,7 +60,9 @@ async def test_a_fork_takes_its_own_title_and_metadata(
     assert (await append(client, auth, child["id"], "first"))["seq"] == 1
 
 
-async def test_session_reads_show_the_lineage(client: httpx.AsyncClient, services: Services) -> None:
+async def test_session_reads_show_the_lineage(
+    client: httpx.AsyncClient, services: Services
+) -> None:
     auth = await make_user(services)
     root = await make_session(client, auth)
     await append_many(client, auth, root["id"], "r", 2)
@@ -95,7 +99,13 @@ async def test_a_fork_point_past_the_last_seq_is_a_validation_error(
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"at_seq": 1.5}, {"at_seq": None}, {"at_seq": 1, "title": "x" * 201}, {"at_seq": 1, "extra": 1}],
+    [
+        {},
+        {"at_seq": 1.5},
+        {"at_seq": None},
+        {"at_seq": 1, "title": "x" * 201},
+        {"at_seq": 1, "extra": 1},
+    ],
 )
 async def test_a_malformed_fork_body_is_a_validation_error(
     client: httpx.AsyncClient, services: Services, body: dict[str, Any]
@@ -174,7 +184,13 @@ async def test_a_fork_of_an_empty_stretch_reads_its_grandparent(
     await append(client, auth, grandchild["id"], "g-3")
     assert contents(await history(client, auth, grandchild["id"], 1)) == ["r-1", "r-2", "g-3"]
     assert contents(await history(client, auth, child["id"])) == [
-        "r-1", "r-2", "r-3", "r-4", "r-5", "c-1", "c-2"
+        "r-1",
+        "r-2",
+        "r-3",
+        "r-4",
+        "r-5",
+        "c-1",
+        "c-2",
     ]
 
 
@@ -201,7 +217,11 @@ async def test_branches_lists_the_direct_forks_newest_first_in_keyset_pages(
             break
         params = {"limit": 2, "cursor": page["next_cursor"]}
     assert [item["id"] for item in seen] == [
-        forks[1]["id"], forks[4]["id"], forks[3]["id"], forks[2]["id"], forks[0]["id"]
+        forks[1]["id"],
+        forks[4]["id"],
+        forks[3]["id"],
+        forks[2]["id"],
+        forks[0]["id"],
     ]
     assert [item["forked_at_seq"] for item in seen] == [1, 4, 3, 2, 0]
     assert all(item["parent_id"] == parent["id"] for item in seen)
