@@ -9,11 +9,13 @@ The file is one JSON object per line, written and read in constant memory:
     {"end": true, "rows": {"user": 3, ...}}
 
 Tables come parents first (foreign-key order), each in primary-key order, read
-in keyset pages. Values are the ORM's: datetimes as ISO 8601 with offset,
-UUIDs as strings, JSON columns as JSON. Aerich's own table is not written: a
-restore needs a database migrated to the same migrations, which then already
-holds it. Because values go through each field's own conversion, a backup
-taken on SQLite restores on PostgreSQL and back with identical content.
+in keyset pages; a table's references to itself (a fork's parent) are set by
+a second pass over the file once all its rows are in. Values are the ORM's:
+datetimes as ISO 8601 with offset, UUIDs as strings, JSON columns as JSON.
+Aerich's own table is not written: a restore needs a database migrated to the
+same migrations, which then already holds it. Because values go through each
+field's own conversion, a backup taken on SQLite restores on PostgreSQL and
+back with identical content.
 """
 
 from __future__ import annotations
@@ -224,10 +226,59 @@ async def load_rows(path: Path, plan: RestorePlan, progress: Progress) -> dict[s
         progress.update(table, counts[table], plan.rows.get(table))
     if current is not None and batch:
         await _insert(current, batch)
+    await _link_rows_to_their_table(path, by_table)
     progress.done()
     if counts != plan.rows:
         raise BackupError(f"row counts differ from the backup's end marker: {counts}")
     return counts
+
+
+def _self_references(model: type[Model]) -> dict[str, fields.Field[Any]]:
+    """Field name -> field, for the model's foreign keys to its own table (a fork's parent)."""
+    references: dict[str, fields.Field[Any]] = {}
+    for name in sorted(model._meta.fk_fields):
+        relation = model._meta.fields_map[name]
+        if isinstance(relation, fields.relational.ForeignKeyFieldInstance):
+            if relation.related_model is model:
+                source = relation.source_field or f"{name}_id"
+                references[source] = model._meta.fields_map[source]
+    return references
+
+
+async def _link_rows_to_their_table(path: Path, by_table: dict[str, type[Model]]) -> None:
+    """Set the foreign keys a table has to itself, in a second pass over the file.
+
+    Rows are inserted in primary-key order, so a row can come before the row
+    it names; those columns are inserted empty (see `_db_values`) and set
+    here, once every row of the table exists.
+    """
+    for table, model in by_table.items():
+        references = _self_references(model)
+        pk = model._meta.pk
+        for name, reference in references.items():
+            batch: list[list[Any]] = []
+            for row_table, row in _rows(path):
+                if row_table == table and row.get(name) is not None:
+                    key = pk.to_db_value(row[model._meta.pk_attr], model)
+                    batch.append([reference.to_db_value(row[name], model), key])
+                if len(batch) >= BATCH_SIZE:
+                    await _link(model, name, batch)
+                    batch = []
+            if batch:
+                await _link(model, name, batch)
+
+
+async def _link(model: type[Model], name: str, batch: list[list[Any]]) -> None:
+    """Set field `name` of each (value, primary key) pair's row, in one transaction."""
+    columns = _columns(model)
+    async with in_transaction() as conn:
+        postgres = conn.capabilities.dialect == "postgres"
+        value, key = ("$1", "$2") if postgres else ("?", "?")
+        await conn.execute_many(
+            f'UPDATE "{model._meta.db_table}" SET "{columns[name]}" = {value} '
+            f'WHERE "{columns[model._meta.pk_attr]}" = {key}',
+            batch,
+        )
 
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -247,10 +298,13 @@ def _db_values(model: type[Model], row: dict[str, Any]) -> list[Any]:
 
     Each field converts its own value, as on a normal insert, but against the
     model class: `auto_now` and defaults must not replace the stored values.
+    Foreign keys to the row's own table are left empty until every row of
+    the table is in (`_link_rows_to_their_table`).
     """
     values = []
+    linked_later = _self_references(model)
     for name in _columns(model):
-        value = row.get(name)
+        value = None if name in linked_later else row.get(name)
         column = model._meta.fields_map[name]
         if value is not None and isinstance(column, fields.DatetimeField):
             value = datetime.fromisoformat(value)
