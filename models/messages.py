@@ -22,7 +22,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from core.database import Database, Statement, literal, literals
+from core.database import Database, Dialect, Statement, literal, literals
 from core.errors import Conflict, ErrorCode, session_not_found
 from models.columns import ModelColumns
 from models.enums import READABLE_MESSAGE_STATUSES, MessageRole, MessageStatus, RunStatus
@@ -88,11 +88,13 @@ class Message(Model):
         A history's seqs are 1..message_count without gaps, so the `limit`
         messages after (or before) a seq are exactly a range of seqs; each
         segment of the lineage that overlaps it is read by its index, and no
-        row outside the page is touched, however long the history.
+        row outside the page is touched, however long the history. The rows
+        are ordered here: sorting them in SQL costs more than the read.
         """
         after, upto = _page_range(direction, seq, limit, session.message_count)
-        statement = _LINEAGE_PAGE_AFTER if direction == "after" else _LINEAGE_PAGE_BEFORE
-        rows = await database.fetch_committed(statement, session.id, after, upto, limit)
+        statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
+        rows = await database.fetch_committed(statement, session.id, after, upto)
+        rows.sort(key=_by_seq, reverse=direction == "before")
         return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
 
     @classmethod
@@ -103,7 +105,8 @@ class Message(Model):
         """
         if not session.is_fork:
             return await cls.get_or_none(session_id=session.id, seq=seq)
-        rows = await database.execute(_LINEAGE_PAGE_AFTER, session.id, seq - 1, seq, 1)
+        statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
+        rows = await database.execute(statement, session.id, seq - 1, seq)
         return MESSAGE_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
@@ -133,11 +136,14 @@ class Message(Model):
         """The newest `size` messages run `run_id` may read, oldest first (turn fields only).
 
         Messages of runs still queued behind this one are not its history yet.
-        A fork's window continues into its ancestors' messages up to its fork
-        point (one statement: see `_WINDOW`).
+        A fork's window continues into what it shares with its ancestors (one
+        statement: `_window`); the two parts are merged here.
         """
-        rows = await database.fetch_committed(_WINDOW, session_id, run_id, size)
-        return [_TURN_COLUMNS.values(database, row) for row in reversed(rows)]
+        statement = _on(database, _WINDOW_PG, _WINDOW_SQLITE)
+        rows = await database.fetch_committed(statement, session_id, run_id, size)
+        readable = [row for row in rows if row["status"] in _READABLE_VALUES]
+        readable.sort(key=_by_seq)
+        return [_TURN_COLUMNS.values(database, row) for row in readable[-size:]]
 
     @classmethod
     async def of_run(cls, run_id: UUID) -> list[Message]:
@@ -197,19 +203,35 @@ _PAGE_BEFORE = Statement(
 )
 
 
-def _lineage_page(order: str) -> str:
+def _per_segment(dialect: Dialect, condition: str) -> str:
+    """`FROM lineage l` and the messages `m` of each segment that meet `condition`.
+
+    Each segment must be read through the (session_id, seq) index, one probe
+    per segment. Left to themselves, PostgreSQL may hash-join a scan of the
+    whole message table (a LATERAL subquery behind an OFFSET 0 fence forces
+    the probes) and SQLite may scan the table too (CROSS JOIN keeps its join
+    order: the lineage outside, the index inside).
+    """
+    if dialect is Dialect.POSTGRES:
+        return (
+            "FROM lineage l CROSS JOIN LATERAL (SELECT * FROM message m "
+            f"WHERE m.session_id = l.id AND {condition} OFFSET 0) m"
+        )
+    return f"FROM lineage l CROSS JOIN message m WHERE m.session_id = l.id AND {condition}"
+
+
+def _lineage_range(dialect: Dialect) -> str:
     """A fork's messages with `$2 < seq <= $3`, from each segment that overlaps the range."""
-    return (
-        f"{SELF_LINEAGE} SELECT {MESSAGE_COLUMNS.select('m')} FROM lineage l "
-        "JOIN message m ON m.session_id = l.id "
-        "AND m.seq > CASE WHEN l.lo > $2 THEN l.lo ELSE $2 END "
+    condition = (
+        "m.seq > CASE WHEN l.lo > $2 THEN l.lo ELSE $2 END "
         "AND m.seq <= CASE WHEN l.hi < $3 THEN l.hi ELSE $3 END "
-        f"WHERE l.lo < $3 AND l.hi > $2 AND l.lo < l.hi ORDER BY m.seq {order} LIMIT $4"
+        "AND l.lo < $3 AND l.hi > $2 AND l.lo < l.hi"
     )
+    return f"{SELF_LINEAGE} SELECT {MESSAGE_COLUMNS.select('m')} {_per_segment(dialect, condition)}"
 
 
-_LINEAGE_PAGE_AFTER = Statement(lambda: _lineage_page("ASC"))
-_LINEAGE_PAGE_BEFORE = Statement(lambda: _lineage_page("DESC"))
+_LINEAGE_RANGE_PG = Statement(lambda: _lineage_range(Dialect.POSTGRES), only=Dialect.POSTGRES)
+_LINEAGE_RANGE_SQLITE = Statement(lambda: _lineage_range(Dialect.SQLITE), only=Dialect.SQLITE)
 _LATEST_WITH_ROLE = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
@@ -217,31 +239,46 @@ _LATEST_WITH_ROLE = Statement(
     )
 )
 _READABLE = f"status IN ({literals(READABLE_MESSAGE_STATUSES)})"
+_READABLE_VALUES = frozenset(status.value for status in READABLE_MESSAGE_STATUSES)
 # The session's ancestors only (its own messages are read by the first branch):
 # `top` is the session's fork point, NULL for a session that is no fork.
 _ANCESTORS = lineage_cte(
     "SELECT p.id, p.parent_id, COALESCE(p.forked_at_seq, 0), s.forked_at_seq, 1, "
     "s.forked_at_seq FROM chat_session s JOIN chat_session p ON p.id = s.parent_id WHERE s.id = $1"
 )
-# The session's own newest messages, then (for a fork) the newest of what it
-# shares: at most `size` seqs below the fork point, as a window never needs
-# more. Messages posted without a run (run_id NULL) are history too:
-# `NULL NOT IN (…)` is not true, so they need their own clause.
-_WINDOW = Statement(
-    lambda: (
-        f"{_ANCESTORS}SELECT seq, {_TURN_COLUMNS.select()} FROM ("
-        f"SELECT seq, {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
+
+
+# The session's own newest `size` readable messages, then (for a fork) what it
+# shares in the `size` seqs below its fork point, which is all a window can
+# need of it. Messages posted without a run (run_id NULL) are history too:
+# `NULL NOT IN (…)` is not true, so they need their own clause. The shared
+# part is filtered by status and merged in `history_window`: on SQLite, a
+# status condition there makes the planner scan the message table.
+def _window(dialect: Dialect) -> str:
+    shared = "m.seq > CASE WHEN l.lo > l.top - $3 THEN l.lo ELSE l.top - $3 END AND m.seq <= l.hi"
+    return (
+        f"{_ANCESTORS}SELECT seq, status, {_TURN_COLUMNS.select()} FROM ("
+        f"SELECT seq, status, {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
         f"AND {_READABLE} "
         "AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
         f"AND status = {literal(RunStatus.QUEUED)} AND id <> $2)) "
         "ORDER BY seq DESC LIMIT $3) own "
-        f"UNION ALL SELECT m.seq, {_TURN_COLUMNS.select('m')} FROM lineage l "
-        "JOIN message m ON m.session_id = l.id "
-        "AND m.seq > CASE WHEN l.lo > l.top - $3 THEN l.lo ELSE l.top - $3 END "
-        f"AND m.seq <= l.hi WHERE m.{_READABLE} "
-        "ORDER BY seq DESC LIMIT $3"
+        f"UNION ALL SELECT m.seq, m.status, {_TURN_COLUMNS.select('m')} "
+        f"{_per_segment(dialect, shared)}"
     )
-)
+
+
+_WINDOW_PG = Statement(lambda: _window(Dialect.POSTGRES), only=Dialect.POSTGRES)
+_WINDOW_SQLITE = Statement(lambda: _window(Dialect.SQLITE), only=Dialect.SQLITE)
+
+
+def _on(database: Database, postgres: Statement, sqlite: Statement) -> Statement:
+    """The statement written for the database's dialect."""
+    return postgres if database.is_postgres else sqlite
+
+
+def _by_seq(row: dict[str, Any]) -> int:
+    return int(row["seq"])
 
 
 def _page_range(direction: str, seq: int, limit: int, count: int) -> tuple[int, int]:
