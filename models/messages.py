@@ -248,13 +248,16 @@ _ANCESTORS = lineage_cte(
 )
 
 
-# The session's own newest `size` readable messages, then (for a fork) what it
-# shares in the `size` seqs below its fork point, which is all a window can
-# need of it. Messages posted without a run (run_id NULL) are history too:
-# `NULL NOT IN (…)` is not true, so they need their own clause. The shared
-# part is filtered by status and merged in `history_window`: on SQLite, a
-# status condition there makes the planner scan the message table.
 def _window(dialect: Dialect) -> str:
+    """The session's own newest `$3` readable messages, then what a fork shares below them.
+
+    Of the shared messages, those in the `$3` seqs below the fork point are
+    all a window can need. Messages posted without a run (run_id NULL) are
+    history too: `NULL NOT IN (…)` is not true, so they need their own
+    clause. The shared part is filtered by status and merged in
+    `history_window`: on SQLite, a status condition there makes the planner
+    scan the message table.
+    """
     shared = "m.seq > CASE WHEN l.lo > l.top - $3 THEN l.lo ELSE l.top - $3 END AND m.seq <= l.hi"
     return (
         f"{_ANCESTORS}SELECT seq, status, {_TURN_COLUMNS.select()} FROM ("
