@@ -14,6 +14,7 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     ├── PayloadTooLarge (413)        payload_too_large
     ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments
     ├── PreconditionRequired (428)   precondition_required
+    ├── TooManyRequests (429)        rate_limited, too_many_runs_in_flight, too_many_queued_runs
     └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
 """
 
@@ -55,6 +56,9 @@ class ErrorCode(StrEnum):
     VALIDATION_ERROR = "validation_error"
     INVALID_TOOL_ARGUMENTS = "invalid_tool_arguments"
     PRECONDITION_REQUIRED = "precondition_required"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_RUNS_IN_FLIGHT = "too_many_runs_in_flight"
+    TOO_MANY_QUEUED_RUNS = "too_many_queued_runs"
     NOT_READY = "not_ready"
     DATABASE_UNAVAILABLE = "database_unavailable"
     SHUTTING_DOWN = "shutting_down"
@@ -153,6 +157,26 @@ class PreconditionRequired(AppError):
     status_code = 428
     code = ErrorCode.PRECONDITION_REQUIRED
     title = "Precondition required"
+
+
+class TooManyRequests(AppError):
+    """A per-user limit is reached; `Retry-After` says when to try again."""
+
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+    title = "Too many requests"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: int,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            detail, code=code, data=data, headers={"Retry-After": str(max(1, retry_after))}
+        )
 
 
 class ServiceUnavailable(AppError):

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     run_lease_seconds: int = Field(default=30, ge=2)
     # Runs driven at once by one process; more wait their turn, still queued.
     max_concurrent_runs: int = Field(default=32, ge=1, le=10_000)
+    # Per user: runs holding their session (running, waiting for approval, about to
+    # start) and runs queued behind another run of their session; more answer 429.
+    max_runs_in_flight_per_user: int = Field(default=8, ge=1, le=10_000)
+    max_queued_runs_per_user: int = Field(default=32, ge=0, le=10_000)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
@@ -87,6 +91,8 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=16 * 1024, ge=2)
     max_context_bytes: int = Field(default=256 * 1024, ge=2)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Authenticated requests per user and minute, counted across workers (0: no limit).
+    rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
 
     log_format: LogFormat = LogFormat.PLAIN
     log_level: str = "INFO"

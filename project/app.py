@@ -54,6 +54,7 @@ def _lifespan_for(settings: Settings) -> Any:
         async with (
             RegisterTortoise(app, config=tortoise_config(settings)),
             Database.opened(settings) as database,
+            app.state.metrics.sampling(),
         ):
             services = Services.build(settings, database, app.state.metrics)
             await services.start()

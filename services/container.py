@@ -10,12 +10,13 @@ from core.database import Database
 from core.settings import Settings
 from models import AppendRequest, AppendResult
 from services.approvals import HITLManager
-from services.auth import UserService
+from services.auth import RateLimiter, UserService
 from services.common.group_commit import GroupCommitter
 from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
 from services.metrics import Metrics
 from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.runs.agent import build_runner
+from services.runs.caps import RunCaps
 from services.sessions import (
     AgentContextManager,
     BranchManager,
@@ -31,6 +32,7 @@ class Services:
     settings: Settings
     database: Database
     users: UserService
+    rate_limiter: RateLimiter
     sessions: SessionManager
     contexts: AgentContextManager
     branches: BranchManager
@@ -80,13 +82,20 @@ class Services:
             settings=settings,
             database=database,
             users=UserService(database),
+            rate_limiter=RateLimiter(database, settings.rate_limit_per_minute),
             sessions=sessions,
             contexts=contexts,
             branches=BranchManager(database),
             events=events,
             hitl=hitl,
             runs=RunManager(
-                database, sessions, events, lifecycle, executor, settings.max_title_chars
+                database,
+                sessions,
+                events,
+                lifecycle,
+                executor,
+                settings.max_title_chars,
+                RunCaps(settings.max_runs_in_flight_per_user, settings.max_queued_runs_per_user),
             ),
             lifecycle=lifecycle,
             executor=executor,

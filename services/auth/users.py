@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID
 
+from cachetools import TTLCache
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -22,9 +24,17 @@ from models import ApiToken, User
 M = TypeVar("M", bound=Model)
 
 TOKEN_PREFIX = "tp_"
+TOKEN_BYTES = 32  # random bytes of a token: 43 characters of base64url
+# What `_issue` hands out; anything else is refused before the database is asked.
+TOKEN_FORMAT = re.compile(r"tp_[A-Za-z0-9_-]{43}")
 PREFIX_CHARS = 12  # "tp_" + 9 characters: enough to name a token, useless to guess it
 # last_used_at is refreshed at most this often, so auth costs no write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+# Well-formed tokens the database did not know (or knew as revoked) are remembered,
+# so repeating one costs a dictionary lookup. A random token is never issued
+# later and a revocation is final, so the expiry is only a bound on memory.
+REJECTED_TOKENS_KEPT = 10_000
+REJECTED_TOKENS_SECONDS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,9 @@ class UserService:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._rejected: TTLCache[str, bool] = TTLCache(
+            maxsize=REJECTED_TOKENS_KEPT, ttl=REJECTED_TOKENS_SECONDS
+        )
 
     async def create_user(self, username: str, *, is_admin: bool = False) -> IssuedToken:
         """Create a user with a first token."""
@@ -97,11 +110,20 @@ class UserService:
         return await self.create_user(username, is_admin=True)
 
     async def authenticate(self, token: str) -> Caller:
-        """Resolve a bearer token, or raise Unauthorized."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        """Resolve a bearer token, or raise Unauthorized.
+
+        A rejected token costs at most one database lookup: its format is
+        checked first, and a well-formed token found unknown or revoked is
+        remembered and refused from memory afterwards.
+        """
+        if not TOKEN_FORMAT.fullmatch(token):
             raise Unauthorized("Malformed bearer token.")
-        stored = await ApiToken.with_user(self._database, hash_token(token))
+        token_hash = hash_token(token)
+        if token_hash in self._rejected:
+            raise Unauthorized("Unknown or revoked token.")
+        stored = await ApiToken.with_user(self._database, token_hash)
         if stored is None or stored.revoked_at is not None:
+            self._rejected[token_hash] = True
             raise Unauthorized("Unknown or revoked token.")
         now = utcnow()
         if stored.last_used_at is None or now - stored.last_used_at > LAST_USED_RESOLUTION:
@@ -110,7 +132,7 @@ class UserService:
         return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
 
     async def _issue(self, user: User, name: str) -> IssuedToken:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
         prefix = token[:PREFIX_CHARS]
         await ApiToken.create(user=user, name=name, prefix=prefix, token_hash=hash_token(token))
         return IssuedToken(token=token, prefix=prefix, user=user)

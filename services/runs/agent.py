@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from agent import AgentRunner, ChatTurn, Provider, ScriptedProvider, build_default_registry
+from agent import (
+    AgentRunner,
+    ChatTurn,
+    Provider,
+    ScriptedProvider,
+    ToolFailed,
+    build_default_registry,
+)
+from core.errors import PayloadTooLarge, UnprocessableEntity
 from core.settings import AgentProvider, Settings
 from services.sessions import AgentContextManager
 
@@ -43,8 +51,11 @@ class SessionToolContext:
         return dict((await self._contexts.get(self._session_id)).data)
 
     async def set_context_key(self, key: str, value: Any) -> None:
-        """Set one key, bumping the context version."""
-        await self._contexts.set_key(self._session_id, key, value)
+        """Set one key, bumping the context version; a refused write fails the tool call."""
+        try:
+            await self._contexts.set_key(self._session_id, key, value)
+        except (UnprocessableEntity, PayloadTooLarge) as exc:
+            raise ToolFailed(exc.detail) from None
 
 
 def to_turns(messages: Sequence[dict[str, Any]]) -> list[ChatTurn]:

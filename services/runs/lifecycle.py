@@ -21,6 +21,7 @@ dying process never logged).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -48,6 +49,10 @@ from services.events.payloads import message_data, run_data
 CANCELLED_REASON = "The run was cancelled."
 
 
+class _StoredByAnother(Exception):
+    """The run's input message was stored by a concurrent request with the same client id."""
+
+
 class RunLifecycle:
     """Move runs between states; `owner` names this process in the leases it takes."""
 
@@ -58,38 +63,58 @@ class RunLifecycle:
         self.lease = timedelta(seconds=lease_seconds)
 
     async def queue(
-        self, session_id: UUID, agent: str, draft: MessageDraft, *, take_slot: bool
+        self,
+        session_id: UUID,
+        agent: str,
+        draft: MessageDraft,
+        *,
+        take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
-        With `take_slot` the run holds its session's slot from the start;
-        None if another run holds it. The events are published by the caller.
+        With `take_slot` the run holds its session's slot from the start.
+        `admit` runs first in the transaction and may refuse the run by
+        raising (nothing is written then). None, and nothing written, if
+        another run holds the slot or a concurrent retry stored this
+        client_message_id first (the caller tells the two apart). The events
+        are published by the caller.
         """
         # The message's id is chosen here, so the run row names its input message
         # when it is inserted (no second UPDATE of the row).
         message_id = draft.id or uuid4()
         try:
             async with in_transaction():
+                if admit is not None:
+                    await admit()
                 run = await Run.queue(session_id, agent, message_id, take_slot=take_slot)
                 request = AppendRequest(session_id, _with_run(draft, run.id, message_id))
                 outcome = (await Message.append(self._database, [request], utcnow()))[0]
                 if isinstance(outcome, BaseException):
                     raise outcome
+                if not outcome.created:
+                    raise _StoredByAnother  # roll back this run: the retry has its own
                 message = outcome.message
-                if message.id != message_id:  # a concurrent retry stored this message first
-                    await Run.name_input_message(run.id, message.id, utcnow())
                 stored = await self._events.append_in_transaction(
                     [
                         EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED)),
                         EventDraft(run.id, EventType.MESSAGE, message_data(message)),
                     ]
                 )
-        except IntegrityError:
-            return None  # the session's slot is held (the unique active_session_id)
+        except (IntegrityError, _StoredByAnother):
+            # The unique active_session_id (the slot is held) or the unique
+            # client_message_id (a concurrent retry committed first).
+            return None
         return run, [event for event in stored if isinstance(event, StoredEvent)]
 
     async def queue_answer(
-        self, session_id: UUID, agent: str, input_message_id: UUID, *, take_slot: bool
+        self,
+        session_id: UUID,
+        agent: str,
+        input_message_id: UUID,
+        *,
+        take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run that answers a message already stored, with its `run` event.
 
@@ -97,6 +122,8 @@ class RunLifecycle:
         """
         try:
             async with in_transaction():
+                if admit is not None:
+                    await admit()
                 run = await Run.queue(session_id, agent, input_message_id, take_slot=take_slot)
                 stored = await self._events.append_in_transaction(
                     [EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -22,6 +23,7 @@ from models import (
 from models.messages import replay
 from services.auth import Caller
 from services.events import EventLog, StoredEvent
+from services.runs.caps import RunCaps
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
 from services.sessions import SessionManager
@@ -54,8 +56,10 @@ class RunManager:
         lifecycle: RunLifecycle,
         executor: RunExecutor,
         max_title_chars: int,
+        caps: RunCaps,
     ) -> None:
         self._database = database
+        self._caps = caps
         # A session created by its first message is titled by that message's first line.
         self._title_chars = min(max_title_chars, 80)
         self._sessions = sessions
@@ -82,7 +86,10 @@ class RunManager:
         client_message_id: str | None,
         on_busy: OnBusy,
     ) -> Run:
-        """Commit the user's message and a new run, then schedule the run."""
+        """Commit the user's message and a new run, then schedule the run.
+
+        Refused with 429 when the caller is at a per-user cap (see `RunCaps`).
+        """
         if not self._executor.accepting:
             raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
         session = await self._session_for(caller, session_id, message, agent)
@@ -96,8 +103,16 @@ class RunManager:
         take_slot = on_busy is OnBusy.REJECT
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
-        queued = await self._lifecycle.queue(session.id, session.agent, draft, take_slot=take_slot)
-        if queued is None:
+        admit = functools.partial(
+            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+        )
+        queued = await self._lifecycle.queue(
+            session.id, session.agent, draft, take_slot=take_slot, admit=admit
+        )
+        if queued is None:  # the slot is held, or a concurrent retry stored the message first
+            earlier = await self._replay(session, draft) if client_message_id else None
+            if earlier is not None:
+                return earlier
             raise await self._busy(session.id)
         return await self._launch(session.id, *queued)
 
@@ -119,8 +134,11 @@ class RunManager:
         take_slot = on_busy is OnBusy.REJECT
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
+        admit = functools.partial(
+            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+        )
         queued = await self._lifecycle.queue_answer(
-            session.id, session.agent, last.id, take_slot=take_slot
+            session.id, session.agent, last.id, take_slot=take_slot, admit=admit
         )
         if queued is None:
             raise await self._busy(session.id)
@@ -141,14 +159,20 @@ class RunManager:
         return run
 
     async def wait_for_turn(self, run: Run) -> RunTurn:
-        """Follow a run until it ends or asks for an approval; return how far it got."""
+        """Follow a run until it ends or waits for a decision; return how far it got."""
+        pending = None
         async for event in self._events.follow(run.id, 0):
-            if event.type in TERMINAL_EVENT_TYPES or event.type == EventType.APPROVAL_REQUIRED:
+            if event.type in TERMINAL_EVENT_TYPES:
                 break
+            if event.type == EventType.APPROVAL_REQUIRED:
+                # A replayed request reads past approvals that were decided since.
+                pending = await Approval.pending_for_run(run.id)
+                if pending is not None:
+                    break
         return RunTurn(
             run=await Run.get(id=run.id),
             messages=await Message.of_run(run.id),
-            approval=await Approval.pending_for_run(run.id),
+            approval=pending,
         )
 
     async def cancel(self, run: Run) -> Run:
@@ -161,7 +185,7 @@ class RunManager:
                 code=ErrorCode.RUN_NOT_CANCELLABLE,
                 data={"run_status": str(current.status)},
             )
-        return cancelled
+        return await Run.get(id=cancelled.id)  # as it ended: its end event is now logged
 
     async def _session_for(
         self, caller: Caller, session_id: UUID | None, message: str, agent: str | None

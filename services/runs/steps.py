@@ -43,6 +43,7 @@ from services.events import EventLog
 from services.events.payloads import approval_required_data
 from services.runs.agent import SessionToolContext, to_turns
 from services.runs.assistant import AssistantStream
+from services.runs.sanitize import storable_call, storable_error, storable_outcome
 from services.sessions import AgentContextManager
 
 
@@ -92,7 +93,7 @@ class RunSteps:
                     result.finished = True
                 elif isinstance(event, RunError):
                     await stream.flush()
-                    result.error = event
+                    result.error = storable_error(event)
         except asyncio.CancelledError:
             await asyncio.shield(stream.checkpoint())  # keep the partial text
             raise
@@ -114,9 +115,12 @@ class RunSteps:
     async def propose_tool_call(self, run: Run, request: ToolCallRequested) -> None:
         """Record a requested tool call; ask for approval when the tool needs it."""
         registry = self._runner.registry
+        request, refused = storable_call(request)
         status, error = ToolCallStatus.APPROVED, None
         if registry.get(request.tool) is None:
             status, error = ToolCallStatus.FAILED, f"Unknown tool: {request.tool!r}"
+        elif refused is not None:  # reported to the model like a schema violation
+            status, error = ToolCallStatus.FAILED, refused
         else:
             try:
                 registry.validate(request.tool, request.arguments)
@@ -194,5 +198,6 @@ class RunSteps:
     async def _execute(self, run: Run, call: ToolCall) -> ToolOutcome:
         context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]
         outcome = await self._runner.execute_tool(call.tool, call.arguments, context)
+        outcome = storable_outcome(call.tool, outcome)
         await ToolCall.record_outcome(call.id, outcome.ok, outcome.result, outcome.error, utcnow())
         return outcome

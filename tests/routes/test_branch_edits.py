@@ -143,7 +143,8 @@ async def test_edited_content_over_the_size_limit_is_refused(
     parent = await make_session(client, auth)
     await append(client, auth, parent["id"], "q1")
     too_big = "x" * (services.settings.max_message_bytes + 1)
-    problem = assert_problem(await edit(client, auth, parent["id"], 1, too_big), 422)
+    problem = assert_problem(await edit(client, auth, parent["id"], 1, too_big), 413)
+    assert problem["code"] == "payload_too_large"
     assert problem["errors"][0]["loc"] == ["body", "content"]
 
 
