@@ -133,7 +133,7 @@ class Message(Model):
     async def history_window(
         cls, database: Database, session_id: UUID, run_id: UUID, size: int
     ) -> list[dict[str, Any]]:
-        """The newest `size` messages run `run_id` may read, oldest first (turn fields only).
+        """The newest `size` messages run `run_id` may read, oldest first (turn fields and run).
 
         Messages of runs still queued behind this one are not its history yet.
         A fork's window continues into what it shares with its ancestors (one
@@ -149,6 +149,18 @@ class Message(Model):
     async def of_run(cls, run_id: UUID) -> list[Message]:
         """The messages a run wrote (its input message included), in order."""
         return await cls.filter(run_id=run_id).order_by("seq")
+
+    @classmethod
+    async def answers_call(cls, run_id: UUID, call_id: str) -> bool:
+        """Whether the run holds the tool message answering its call `call_id`."""
+        return await cls.exists(run_id=run_id, role=MessageRole.TOOL, tool_call_id=call_id)
+
+    @classmethod
+    async def cut_short(cls, run_id: UUID) -> Message | None:
+        """The run's assistant reply that stopped part-way (its partial text is kept), if any."""
+        stopped = READABLE_MESSAGE_STATUSES - {MessageStatus.COMPLETE}
+        query = cls.filter(run_id=run_id, role=MessageRole.ASSISTANT, status__in=stopped)
+        return await query.order_by("-seq").first()
 
     @classmethod
     async def with_client_id(cls, session_id: UUID, client_message_id: str) -> Message | None:
@@ -187,8 +199,8 @@ class Message(Model):
 
 
 MESSAGE_COLUMNS = ModelColumns(Message)
-# What a model turn reads of a message.
-_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id")
+# What a model turn reads of a message, and the run that wrote it (which orders it).
+_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id", "run_id")
 _PAGE_AFTER = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "

@@ -11,25 +11,31 @@ from fastapi import FastAPI
 from tortoise.contrib.fastapi import RegisterTortoise
 
 from core.database import Database, tortoise_config
-from core.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.logging import configure_logging
 from project.middleware import RequestContextMiddleware
 from routes import API_PREFIX, api_routers, health_router
 from routes.problems import install_problem_handlers
 from services import Services
 from services.metrics import Metrics
+from services.runs.agent import check_agent_settings
 
 log = logging.getLogger("terrapin.app")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Terrapin ASGI app for `settings` (default: from the environment)."""
-    if settings is None:
+    warnings: list[str] = []
+    if settings is None:  # a worker of `runserver --workers N`, or `uvicorn --factory`
         try:
             settings = load_settings()
+            check_agent_settings(settings)
         except SettingsError as exc:
             raise SystemExit(f"terrapin: {exc}") from None
+        warnings = settings_warnings()
     configure_logging(settings)
+    for warning in warnings:
+        log.warning("%s", warning)
     app = FastAPI(
         title="Terrapin",
         version="1.0.0",

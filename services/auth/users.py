@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from core.clock import utcnow
 from core.database import Database
-from core.errors import Conflict, ErrorCode, NotFound, Unauthorized
+from core.errors import Conflict, ErrorCode, NotFound, Unauthorized, UnprocessableEntity
 from models import ApiToken, User
 
 M = TypeVar("M", bound=Model)
@@ -35,6 +35,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 # later and a revocation is final, so the expiry is only a bound on memory.
 REJECTED_TOKENS_KEPT = 10_000
 REJECTED_TOKENS_SECONDS = 600
+# Names fit the column and can be typed in a shell unquoted: `createtoken alice@example.com`.
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+USERNAME_RULE = "1 to 64 characters: letters A-Z and a-z, digits, and . _ - @"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,9 @@ class UserService:
         )
 
     async def create_user(self, username: str, *, is_admin: bool = False) -> IssuedToken:
-        """Create a user with a first token."""
+        """Create a user with a first token; the name must follow USERNAME_RULE."""
+        if not USERNAME_PATTERN.fullmatch(username):
+            raise UnprocessableEntity(f"Invalid user name {username!r}: use {USERNAME_RULE}.")
         async with in_transaction():
             try:
                 user = await User.create(username=username, is_admin=is_admin)
@@ -97,11 +102,15 @@ class UserService:
             raise NotFound(f"No user named {username!r}.")
         return await self._issue(user, name=name)
 
-    async def revoke_token(self, prefix: str) -> int:
-        """Revoke every live token with this prefix; return how many."""
-        return await ApiToken.filter(prefix=prefix, revoked_at__isnull=True).update(
-            revoked_at=utcnow()
-        )
+    async def live_tokens(self, token_or_prefix: str) -> list[ApiToken]:
+        """The live tokens a whole token or a prefix names, oldest first, their user loaded."""
+        named = ApiToken.filter(revoked_at__isnull=True, **_naming(token_or_prefix))
+        return await named.select_related("user").order_by("created_at")
+
+    async def revoke_token(self, token_or_prefix: str) -> int:
+        """Revoke the live tokens a whole token or a prefix names; return how many."""
+        named = ApiToken.filter(revoked_at__isnull=True, **_naming(token_or_prefix))
+        return await named.update(revoked_at=utcnow())
 
     async def get_or_create_dev_user(self, username: str) -> IssuedToken | None:
         """Create `username` with a token when no user exists at all."""
@@ -136,3 +145,16 @@ class UserService:
         prefix = token[:PREFIX_CHARS]
         await ApiToken.create(user=user, name=name, prefix=prefix, token_hash=hash_token(token))
         return IssuedToken(token=token, prefix=prefix, user=user)
+
+
+def _naming(token_or_prefix: str) -> dict[str, str]:
+    """The filter for a whole token (by its hash: a leaked token) or its stored prefix."""
+    if TOKEN_FORMAT.fullmatch(token_or_prefix):
+        return {"token_hash": hash_token(token_or_prefix)}
+    if len(token_or_prefix) == PREFIX_CHARS and token_or_prefix.startswith(TOKEN_PREFIX):
+        return {"prefix": token_or_prefix}
+    # Not echoed: it may be a mistyped secret.
+    raise UnprocessableEntity(
+        f"That is neither a whole token ({TOKEN_PREFIX} and 43 more characters) nor a token "
+        f"prefix (its first {PREFIX_CHARS} characters, as `listusers` shows them)."
+    )
