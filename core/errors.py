@@ -9,7 +9,8 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     ├── Unauthorized (401)           unauthorized
     ├── NotFound (404)               session_not_found, run_not_found, approval_not_found
     ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
-    │                                run_not_cancellable, session_archived
+    │                                run_not_cancellable, session_archived, message_not_editable,
+    │                                nothing_to_regenerate, nothing_to_answer
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
     ├── UnsupportedMediaType (415)   unsupported_media_type
@@ -68,6 +69,9 @@ class ErrorCode(StrEnum):
     SESSION_ARCHIVED = "session_archived"
     APPROVAL_ALREADY_DECIDED = "approval_already_decided"
     RUN_NOT_CANCELLABLE = "run_not_cancellable"
+    MESSAGE_NOT_EDITABLE = "message_not_editable"
+    NOTHING_TO_REGENERATE = "nothing_to_regenerate"
+    NOTHING_TO_ANSWER = "nothing_to_answer"
     VERSION_CONFLICT = "version_conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"

@@ -7,6 +7,7 @@ model (`models/columns.py`).
 
 from models.approvals import Approval
 from models.context import AgentContext
+from models.context_snapshots import ContextSnapshot
 from models.enums import (
     ACTIVE_RUN_STATUSES,
     READABLE_MESSAGE_STATUSES,
@@ -24,7 +25,7 @@ from models.messages import AppendOutcome, AppendRequest, AppendResult, Message,
 from models.request_counts import RequestCount
 from models.run_events import RunEvent
 from models.runs import Run
-from models.sessions import ChatSession
+from models.sessions import ChatSession, Segment
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
@@ -34,6 +35,7 @@ __models__ = [
     ChatSession,
     Message,
     AgentContext,
+    ContextSnapshot,
     Run,
     RunEvent,
     ToolCall,
@@ -58,6 +60,7 @@ __all__ = [
     "Approval",
     "ApprovalStatus",
     "ChatSession",
+    "ContextSnapshot",
     "EventType",
     "Message",
     "MessageDraft",
@@ -67,6 +70,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunStatus",
+    "Segment",
     "SessionStatus",
     "ToolCall",
     "ToolCallStatus",

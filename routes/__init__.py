@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from routes import agent, approvals, context, health, messages, runs, sessions
+from routes import agent, approvals, branches, context, health, messages, runs, sessions
 
 API_PREFIX = "/api/v1"
 
@@ -11,6 +11,7 @@ API_PREFIX = "/api/v1"
 api_routers: list[APIRouter] = [
     sessions.router,
     messages.router,
+    branches.router,
     context.router,
     agent.router,
     runs.router,

@@ -17,7 +17,12 @@ from services.metrics import Metrics
 from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.runs.agent import build_runner
 from services.runs.caps import RunCaps
-from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
+from services.sessions import (
+    AgentContextManager,
+    BranchManager,
+    MessageBatchWriter,
+    SessionManager,
+)
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Services:
     rate_limiter: RateLimiter
     sessions: SessionManager
     contexts: AgentContextManager
+    branches: BranchManager
     events: EventLog
     hitl: HITLManager
     runs: RunManager
@@ -79,6 +85,7 @@ class Services:
             rate_limiter=RateLimiter(database, settings.rate_limit_per_minute),
             sessions=sessions,
             contexts=contexts,
+            branches=BranchManager(database),
             events=events,
             hitl=hitl,
             runs=RunManager(

@@ -114,6 +114,31 @@ class RunLifecycle:
             return None
         return run, [event for event in stored if isinstance(event, StoredEvent)]
 
+    async def queue_answer(
+        self,
+        session_id: UUID,
+        agent: str,
+        input_message_id: UUID,
+        *,
+        take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[Run, list[StoredEvent]] | None:
+        """Insert a run that answers a message already stored, with its `run` event.
+
+        As `queue`, without appending a message: None if the slot is held.
+        """
+        try:
+            async with in_transaction():
+                if admit is not None:
+                    await admit()
+                run = await Run.queue(session_id, agent, input_message_id, take_slot=take_slot)
+                stored = await self._events.append_in_transaction(
+                    [EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED))]
+                )
+        except IntegrityError:
+            return None  # the session's slot is held (the unique active_session_id)
+        return run, [event for event in stored if isinstance(event, StoredEvent)]
+
     async def promote_next(self, session_id: UUID) -> UUID | None:
         """Give a free session's slot to its oldest waiting run; return that run."""
         waiting = await Run.oldest_waiting_for_slot(self._database, session_id)

@@ -66,7 +66,7 @@ class SessionManager:
         self, caller: Caller, *, limit: int, cursor: str | None, status: SessionStatus | None
     ) -> Page[ChatSession]:
         """List sessions newest first, by (updated_at, id) keyset."""
-        query = caller.scope(ChatSession.all(), "owner_id", write=False)
+        query = caller.scope(ChatSession.filter(deleted_at__isnull=True), "owner_id", write=False)
         if status is not None:
             query = query.filter(status=status)
         return await newest_first(query, "updated_at", limit, cursor)
@@ -78,8 +78,21 @@ class SessionManager:
         return await ChatSession.get(id=session.id)
 
     async def delete(self, session: ChatSession) -> None:
-        """Delete a session; messages, context, runs and approvals cascade."""
-        await ChatSession.filter(id=session.id).delete()
+        """Delete a session; its forks keep showing what they share with it.
+
+        A session that still has forks is only marked deleted (hidden from
+        every lookup and list) and keeps its rows; otherwise it is removed
+        with everything in it (messages, context, runs and approvals
+        cascade), and so is each deleted ancestor no fork needs any more.
+        """
+        async with in_transaction():
+            target = await ChatSession.locked(session.id)
+            if target is None:
+                raise session_not_found()  # deleted meanwhile
+            if await ChatSession.has_forks(target.id):
+                await ChatSession.mark_deleted(target.id, utcnow())
+            else:
+                await _remove_with_unneeded_ancestors(target)
 
     async def append(self, session: ChatSession, draft: MessageDraft) -> AppendResult:
         """Append a message durably; returns once its batch has committed."""
@@ -100,7 +113,7 @@ class SessionManager:
         position = _history_position(after_seq, before_seq, cursor)
         rows = await Message.page(
             self._database,
-            session.id,
+            session,
             position.direction,
             position.seq,
             limit + 1,
@@ -132,3 +145,18 @@ def _history_position(
     if before_seq is not None:
         return SeqPosition("before", before_seq)
     return SeqPosition("after", 0)
+
+
+async def _remove_with_unneeded_ancestors(session: ChatSession) -> None:
+    """Remove a session without forks, then each deleted ancestor left without forks.
+
+    Each parent's row is locked before its child is removed, so of two forks
+    deleted at once the second sees the first gone and removes the parent.
+    """
+    parent_id = session.parent_id  # type: ignore[attr-defined]
+    while True:
+        parent = await ChatSession.locked(parent_id, deleted=True) if parent_id else None
+        await ChatSession.filter(id=session.id).delete()
+        if parent is None or parent.deleted_at is None or await ChatSession.has_forks(parent.id):
+            return
+        session, parent_id = parent, parent.parent_id  # type: ignore[attr-defined]
