@@ -112,6 +112,35 @@ async def test_after_and_before_seq_together_page_strictly_between(
         assert page == {"items": [], "next_cursor": None}
 
 
+async def test_a_forks_history_pages_strictly_between_too(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    parent = (await make_session(client, auth))["id"]
+    for i in range(5):
+        assert (await append(client, auth, parent, content=f"p{i}")).status_code == 201
+    fork = await client.post(f"{API}/sessions/{parent}/fork", json={"at_seq": 3}, headers=auth)
+    assert fork.status_code == 201, fork.text
+    fid = fork.json()["id"]
+    for i in range(4):
+        assert (await append(client, auth, fid, content=f"f{i}")).status_code == 201
+    url = f"{API}/sessions/{fid}/messages"  # seqs 1-3 from the parent, 4-7 its own
+
+    seqs: list[int] = []
+    params: dict[str, Any] = {"after_seq": 1, "before_seq": 7, "limit": 2}
+    while True:
+        page = (await client.get(url, params=params, headers=auth)).json()
+        seqs += [m["seq"] for m in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params = {"cursor": page["next_cursor"], "limit": 2}
+    assert seqs == [2, 3, 4, 5, 6]
+    contents = (
+        await client.get(url, params={"after_seq": 2, "before_seq": 5}, headers=auth)
+    ).json()
+    assert [m["content"] for m in contents["items"]] == ["p2", "f0"]
+
+
 async def test_a_cursor_with_after_or_before_seq_is_400(
     client: httpx.AsyncClient, services: Services
 ) -> None:
