@@ -110,17 +110,23 @@ class ModelColumns(Generic[M]):
         fields_map = self.model._meta.fields_map
         return RowDecoder(tuple((name, _decoder(fields_map[name])) for name in self.columns))
 
-    def json_decoded(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with its JSON columns decoded and the rest as the driver gave them.
+    def json_decoded(self, database: Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows with their JSON columns decoded and the rest as the driver gave them.
 
         For a response schema to validate directly (it parses ids and
         timestamps itself, faster than building them here first).
         """
-        fields_map = self.model._meta.fields_map
-        for name in self.columns:
-            if isinstance(fields_map[name], fields.JSONField):
+        names = database.derived((self, "json"), self._json_fields)
+        for row in rows:
+            for name in names:
                 row[name] = json_value(row[name])
-        return row
+        return rows
+
+    def _json_fields(self) -> tuple[str, ...]:
+        fields_map = self.model._meta.fields_map
+        return tuple(
+            name for name in self.columns if isinstance(fields_map[name], fields.JSONField)
+        )
 
 
 class RowDecoder:

@@ -89,7 +89,7 @@ class Message(Model):
             rows = await database.fetch_committed(_PAGE_AFTER, session.id, seq, last, limit)
         else:
             rows = await database.fetch_committed(_PAGE_BEFORE, session.id, seq, limit)
-        return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+        return MESSAGE_COLUMNS.json_decoded(database, rows)
 
     @classmethod
     async def _lineage_page(
@@ -114,7 +114,7 @@ class Message(Model):
         statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
         rows = await database.fetch_committed(statement, session.id, after, upto)
         rows.sort(key=_by_seq, reverse=direction == "before")
-        return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+        return MESSAGE_COLUMNS.json_decoded(database, rows)
 
     @classmethod
     async def at_seq(cls, database: Database, session: ChatSession, seq: int) -> Message | None:

@@ -40,7 +40,7 @@ class RunEvent(Model):
     ) -> list[dict[str, Any]]:
         """Committed events of a run after `seq`, in order: `seq`, `type`, `data` (decoded)."""
         rows = await database.fetch_committed(_AFTER, run_id, seq, limit)
-        return [_EVENT_COLUMNS.json_decoded(row) for row in rows]
+        return _EVENT_COLUMNS.json_decoded(database, rows)
 
     @classmethod
     async def log_is_closed(cls, database: Database, run_id: UUID) -> bool:
