@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Sequence
 
 import openai
 from openai import AsyncOpenAI, omit
 
-from agent.events import TextDelta, ToolCallRequested
+from agent.events import TextDelta, ToolCallRequested, Usage
 from agent.history import ChatTurn
 from agent.providers.base import ProviderError
 from agent.providers.openai_wire import ToolCallAccumulator, to_messages, to_tools
@@ -39,17 +40,26 @@ class OpenAIProvider:
             max_retries=max_retries,
         )
 
+    def for_model(self, model: str) -> OpenAIProvider:
+        """A provider of another model on the same server, sharing this one's HTTP client."""
+        other = copy.copy(self)
+        other.model = model
+        return other
+
     async def stream(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[TextDelta | ToolCallRequested]:
-        """Yield content deltas as they arrive, then each completed tool call."""
+    ) -> AsyncIterator[TextDelta | ToolCallRequested | Usage]:
+        """Yield content deltas as they arrive, then each completed tool call, then the usage."""
         calls = ToolCallAccumulator()
+        usage: Usage | None = None
         try:
             stream = await self._client.chat.completions.create(
                 model=self.model,
                 messages=to_messages(turns),
                 tools=to_tools(tools) if tools else omit,
                 stream=True,
+                # The server's token counts arrive in a last chunk without choices.
+                stream_options={"include_usage": True},
             )
             try:
                 async for chunk in stream:
@@ -58,15 +68,19 @@ class OpenAIProvider:
                             yield TextDelta(choice.delta.content)
                         for fragment in choice.delta.tool_calls or []:
                             calls.add(fragment)
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             finally:
                 await stream.close()
         except openai.OpenAIError as exc:
             raise _provider_error(exc, self.timeout_seconds) from exc
         for call in calls.finish():
             yield call
+        if usage is not None:
+            yield usage
 
     async def aclose(self) -> None:
-        """Close the underlying HTTP client."""
+        """Close the underlying HTTP client (shared with the providers `for_model` made)."""
         await self._client.close()
 
 
