@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aerich import Command
+from aerich.migrate import Migrate
 from tortoise import Tortoise
 
 from core.database import APP_LABEL, tortoise_config
@@ -75,7 +76,7 @@ def make_migration(name: str, location: Path = MIGRATIONS_DIR) -> Path | None:
             if location.exists():
                 shutil.copytree(location, scratch)
             generated[dialect] = _generate_in_subprocess(dialect, scratch, name)
-    if not generated["sqlite"] or not generated["postgres"]:
+    if not generated["sqlite"] and not generated["postgres"]:
         return None
     return _write_merged(generated, location)
 
@@ -92,16 +93,23 @@ def _generate_in_subprocess(dialect: str, location: Path, name: str) -> dict[str
 
 
 def _write_merged(generated: dict[str, dict[str, Any]], location: Path) -> Path:
-    """Write one migration file carrying both dialects' SQL."""
-    file_name = str(generated["sqlite"]["file"])
+    """Write one migration file carrying both dialects' SQL.
+
+    A change may need SQL on one dialect only (a new enum member changes a
+    column comment, which SQLite does not keep): the other's SQL is empty.
+    """
+    first = generated["sqlite"] or generated["postgres"]
+    file_name = str(first["file"])
     sql = {
         dialect: {"upgrade": out["upgrade"], "downgrade": out["downgrade"]}
+        if out
+        else {"upgrade": "", "downgrade": ""}
         for dialect, out in generated.items()
     }
     text = MERGED_TEMPLATE.format(
         title=file_name.removesuffix(".py"),
         sql=_format_sql_dict(sql),
-        models_state=generated["sqlite"]["models_state"],
+        models_state=first["models_state"],
     )
     target = version_dir(location) / file_name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +133,8 @@ def _format_sql_dict(sql: dict[str, dict[str, str]]) -> str:
 async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] | None:
     """Ask Aerich, offline, for the migration of the current models in one dialect."""
     config = tortoise_config(Settings(database_url=OFFLINE_URLS[dialect]))
+    if dialect == "sqlite":
+        _skip_column_comments()
     command = Command(tortoise_config=config, app=APP_LABEL, location=str(location))
     try:
         if not migration_files(location):
@@ -144,6 +154,24 @@ async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] |
             'CREATE TABLE "aerich"', 'CREATE TABLE IF NOT EXISTS "aerich"'
         )
     return generated
+
+
+def _skip_column_comments() -> None:
+    """SQLite keeps no column comments: a changed field description is no SQL there.
+
+    Aerich refuses such a change on SQLite instead (NotSupportError), which
+    would block every migration that adds an enum member (a CharEnumField's
+    description lists the members). Aerich keeps its state in class
+    attributes, so this changes it for the generating subprocess only.
+    """
+    add_operator = Migrate._add_operator
+
+    def add_non_empty(operator: str, upgrade: bool = True, fk_m2m_index: bool = False) -> None:
+        if operator:
+            add_operator(operator, upgrade, fk_m2m_index)
+
+    Migrate._set_comment = staticmethod(lambda model, field_describe: "")  # type: ignore[method-assign]
+    Migrate._add_operator = staticmethod(add_non_empty)  # type: ignore[method-assign]
 
 
 def _drop_created_tables(upgrade_sql: str) -> str:

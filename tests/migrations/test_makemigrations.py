@@ -76,3 +76,28 @@ def test_the_new_migration_applies_and_reverts(
         columns = {row[1] for row in db.execute("PRAGMA table_info(chat_session)")}
         db.close()
         assert "tags" in columns
+
+
+@pytest.fixture(scope="module")
+def enum_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose SessionStatus gained a member, with its new migration."""
+    repo = _copy_repo(tmp_path_factory.mktemp("repo"))
+    enums = repo / "models" / "enums.py"
+    marker = '    ARCHIVED = "archived"\n'
+    assert marker in enums.read_text()
+    enums.write_text(enums.read_text().replace(marker, marker + '    PAUSED = "paused"\n', 1))
+    made = _run(repo, "-m", "project", "makemigrations", "add_paused")
+    assert made.returncode == 0, made.stderr
+    assert "created" in made.stdout
+    return repo
+
+
+def test_a_new_enum_member_is_a_comment_on_postgresql_only(enum_repo: Path) -> None:
+    [path] = list((enum_repo / "migrations" / "models").glob("*_add_paused.py"))
+    text = path.read_text()
+    sqlite_part, postgres_part = text.split("'postgres':", 1)
+    assert 'COMMENT ON COLUMN "chat_session"."status"' in postgres_part
+    assert "PAUSED: paused" in postgres_part
+    assert "COMMENT" not in sqlite_part
+    again = _run(enum_repo, "-m", "project", "makemigrations", "add_paused_again")
+    assert again.returncode == 0 and "No changes detected" in again.stdout
