@@ -6,12 +6,15 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     AppError
     ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id
     ├── Unauthorized (401)           unauthorized
-    ├── NotFound (404)               session_not_found, run_not_found, approval_not_found
+    ├── NotFound (404)               session_not_found, run_not_found, approval_not_found,
+    │                                agent_not_found, tool_call_not_found
     ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
-    │                                run_not_cancellable, session_archived
+    │                                run_not_cancellable, session_archived, agent_exists,
+    │                                agent_retired, builtin_agent, tool_call_not_waiting
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
-    ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments
+    ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments, unknown_agent,
+    │                                unknown_tool
     ├── PreconditionRequired (428)   precondition_required
     └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
 """
@@ -39,17 +42,25 @@ class ErrorCode(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     RUN_NOT_FOUND = "run_not_found"
     APPROVAL_NOT_FOUND = "approval_not_found"
+    AGENT_NOT_FOUND = "agent_not_found"
+    TOOL_CALL_NOT_FOUND = "tool_call_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     SESSION_BUSY = "session_busy"
     SESSION_ARCHIVED = "session_archived"
     APPROVAL_ALREADY_DECIDED = "approval_already_decided"
     RUN_NOT_CANCELLABLE = "run_not_cancellable"
+    AGENT_EXISTS = "agent_exists"
+    AGENT_RETIRED = "agent_retired"
+    BUILTIN_AGENT = "builtin_agent"
+    TOOL_CALL_NOT_WAITING = "tool_call_not_waiting"
     VERSION_CONFLICT = "version_conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION_ERROR = "validation_error"
     INVALID_TOOL_ARGUMENTS = "invalid_tool_arguments"
+    # An agent naming a tool that does not exist is answered with `unknown_tool` (below).
+    UNKNOWN_AGENT = "unknown_agent"
     PRECONDITION_REQUIRED = "precondition_required"
     NOT_READY = "not_ready"
     DATABASE_UNAVAILABLE = "database_unavailable"
@@ -59,6 +70,8 @@ class ErrorCode(StrEnum):
     # database_unavailable above, and the provider's own codes).
     UNKNOWN_TOOL = "unknown_tool"
     TOO_MANY_STEPS = "too_many_steps"
+    # An interrupted run's `error` code (its message is the reason).
+    INTERRUPTED = "interrupted"
 
 
 class AppError(Exception):

@@ -5,6 +5,8 @@ defined on each model; the few written in SQL take their columns from the
 model (`models/columns.py`).
 """
 
+from models.agent_versions import AgentVersion
+from models.agents import BUILTIN_AGENT, Agent
 from models.approvals import Approval
 from models.context import AgentContext
 from models.enums import (
@@ -27,15 +29,30 @@ from models.sessions import ChatSession
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
-__models__ = [User, ApiToken, ChatSession, Message, AgentContext, Run, RunEvent, ToolCall, Approval]
+__models__ = [
+    User,
+    ApiToken,
+    ChatSession,
+    Message,
+    AgentContext,
+    Run,
+    RunEvent,
+    ToolCall,
+    Approval,
+    Agent,
+    AgentVersion,
+]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "BUILTIN_AGENT",
     "IN_DOUBT_MESSAGE",
     "READABLE_MESSAGE_STATUSES",
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
+    "Agent",
     "AgentContext",
+    "AgentVersion",
     "ApiToken",
     "AppendOutcome",
     "AppendRequest",
