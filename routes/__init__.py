@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from routes import agent, approvals, context, health, messages, runs, sessions
+from routes import (
+    agent,
+    agents,
+    approvals,
+    context,
+    health,
+    messages,
+    runs,
+    sessions,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -15,6 +24,7 @@ api_routers: list[APIRouter] = [
     agent.router,
     runs.router,
     approvals.router,
+    agents.router,
 ]
 
 health_router = health.router

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models import ApprovalStatus, RunStatus
-from routes.schemas import AgentName, ClientMessageId, JsonObject, MessageRead, Strict, Text
+from models import ApprovalStatus, Run, RunStatus
+from routes.schemas import AgentRef, ClientMessageId, JsonObject, MessageRead, Strict, Text
 from services.approvals import Decision
 from services.runs import OnBusy
 
@@ -19,26 +19,65 @@ class AgentMessageCreate(Strict):
 
     session_id: UUID | None = None
     message: Annotated[Text, Field(min_length=1)]
-    agent: AgentName | None = None
+    agent: AgentRef | None = None
     client_message_id: ClientMessageId | None = None
     on_busy: OnBusy = OnBusy.REJECT
+
+
+class RunErrorRead(BaseModel):
+    """Why a run failed (or was interrupted)."""
+
+    code: str
+    message: str
+
+
+class RunUsageRead(BaseModel):
+    """The tokens a run's model rounds used, as the provider reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
 
 
 class RunRead(BaseModel):
     """An agent run."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     id: UUID
     session_id: UUID
     status: RunStatus
     agent: str
+    agent_version: int
     input_message_id: UUID | None
-    error: str | None
+    error: RunErrorRead | None
+    usage: RunUsageRead
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    last_event_id: int = Field(validation_alias="event_count")
+    last_event_id: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_run(cls, data: Any) -> Any:
+        """Read a Run row: its error as code and message, its token counts as `usage`."""
+        if not isinstance(data, Run):
+            return data
+        error = data.error_detail()
+        return {
+            "id": data.id,
+            "session_id": data.session_id,  # type: ignore[attr-defined]
+            "status": data.status,
+            "agent": data.agent,
+            "agent_version": data.agent_version,
+            "input_message_id": data.input_message_id,
+            "error": None if error is None else {"code": error[0], "message": error[1]},
+            "usage": {
+                "prompt_tokens": data.prompt_tokens,
+                "completion_tokens": data.completion_tokens,
+            },
+            "created_at": data.created_at,
+            "started_at": data.started_at,
+            "finished_at": data.finished_at,
+            "last_event_id": data.event_count,
+        }
 
 
 class ApprovalRead(BaseModel):

@@ -12,6 +12,7 @@ from core.errors import Unauthorized
 from core.settings import Settings
 from models import Approval, ChatSession, Run
 from services import AgentContextManager, Caller, Services, SessionManager, UserService
+from services.agents import AgentManager
 from services.approvals import HITLManager
 from services.events import EventLog
 from services.runs import RunManager
@@ -133,3 +134,11 @@ ReadableRunDep = Annotated[Run, Depends(get_readable_run)]
 OwnedRunDep = Annotated[Run, Depends(get_owned_run)]
 ReadableApprovalDep = Annotated[Approval, Depends(get_readable_approval)]
 OwnedApprovalDep = Annotated[Approval, Depends(get_owned_approval)]
+
+
+async def get_agent_manager(request: Request) -> AgentManager:
+    """Return the AgentManager."""
+    return _services(request).agents
+
+
+AgentManagerDep = Annotated[AgentManager, Depends(get_agent_manager)]

@@ -63,6 +63,10 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
 ClientMessageId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
 Title = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# A session's agent: `name`, or `name@3` to pin version 3.
+AgentRef = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+(@[0-9]{1,9})?$")
+]
 
 
 class Strict(BaseModel):
@@ -75,7 +79,7 @@ class SessionCreate(Strict):
     """Body of POST /sessions."""
 
     title: Title = ""
-    agent: AgentName = "default"
+    agent: AgentRef = "default"
     metadata: JsonObject = Field(default_factory=dict)
 
 

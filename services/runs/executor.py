@@ -171,9 +171,10 @@ class RunExecutor:
                         return
                     continue
                 await self._steps.settle_tool_call(run, call)
-                if not self._steps.knows_tool(call.tool):
+                if not await self._steps.knows_tool(run, call.tool):
                     # A call of a tool that does not exist is bad input, not a tool failure.
-                    await self._fail(run, ErrorCode.UNKNOWN_TOOL, self._steps.unknown_tool(call))
+                    message = await self._steps.unknown_tool(run, call)
+                    await self._fail(run, ErrorCode.UNKNOWN_TOOL, message)
                     return
                 continue
             result = await self._steps.model_round(run)

@@ -58,19 +58,34 @@ class RunLifecycle:
         self.lease = timedelta(seconds=lease_seconds)
 
     async def queue(
-        self, session_id: UUID, agent: str, draft: MessageDraft, *, take_slot: bool
+        self,
+        session_id: UUID,
+        agent: str,
+        draft: MessageDraft,
+        *,
+        take_slot: bool,
+        agent_version: int = 0,
+        agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
         With `take_slot` the run holds its session's slot from the start;
         None if another run holds it. The events are published by the caller.
+        The run records its agent version (0 and no row: the built-in agent).
         """
         # The message's id is chosen here, so the run row names its input message
         # when it is inserted (no second UPDATE of the row).
         message_id = draft.id or uuid4()
         try:
             async with in_transaction():
-                run = await Run.queue(session_id, agent, message_id, take_slot=take_slot)
+                run = await Run.queue(
+                    session_id,
+                    agent,
+                    message_id,
+                    take_slot=take_slot,
+                    agent_version=agent_version,
+                    agent_config_id=agent_config_id,
+                )
                 request = AppendRequest(session_id, _with_run(draft, run.id, message_id))
                 outcome = (await Message.append(self._database, [request], utcnow()))[0]
                 if isinstance(outcome, BaseException):

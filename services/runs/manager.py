@@ -20,6 +20,7 @@ from models import (
     SessionStatus,
 )
 from models.messages import replay
+from services.agents import AgentManager
 from services.auth import Caller
 from services.events import EventLog
 from services.runs.executor import RunExecutor
@@ -53,6 +54,7 @@ class RunManager:
         events: EventLog,
         lifecycle: RunLifecycle,
         executor: RunExecutor,
+        agents: AgentManager,
         max_title_chars: int,
     ) -> None:
         self._database = database
@@ -62,6 +64,7 @@ class RunManager:
         self._events = events
         self._lifecycle = lifecycle
         self._executor = executor
+        self._agents = agents
 
     async def get(self, caller: Caller, run_id: UUID, *, write: bool = False) -> Run:
         """Load a run the caller may see, or 404."""
@@ -94,7 +97,15 @@ class RunManager:
         take_slot = on_busy is OnBusy.REJECT
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
-        queued = await self._lifecycle.queue(session.id, session.agent, draft, take_slot=take_slot)
+        choice = await self._agents.for_run(session)
+        queued = await self._lifecycle.queue(
+            session.id,
+            choice.name,
+            draft,
+            take_slot=take_slot,
+            agent_version=choice.version,
+            agent_config_id=choice.config_id,
+        )
         if queued is None:
             raise await self._busy(session.id)
         run, stored = queued
