@@ -6,6 +6,7 @@ from routes import (
     agent,
     agents,
     approvals,
+    client_tools,
     context,
     health,
     messages,
@@ -25,6 +26,7 @@ api_routers: list[APIRouter] = [
     runs.router,
     approvals.router,
     agents.router,
+    client_tools.router,
 ]
 
 health_router = health.router

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models import ApprovalStatus, Run, RunStatus
+from models import ApprovalStatus, Run, RunStatus, ToolCall
 from routes.schemas import AgentRef, ClientMessageId, JsonObject, MessageRead, Strict, Text
 from services.approvals import Decision
 from services.runs import OnBusy
@@ -80,6 +80,26 @@ class RunRead(BaseModel):
         }
 
 
+class ClientToolCallRead(BaseModel):
+    """A call of a client-executed tool that waits for the client's result."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, call: ToolCall) -> ClientToolCallRead:
+        """The waiting call as the client needs it."""
+        assert call.expires_at is not None  # every client call has one
+        return cls(
+            call_id=call.call_id,
+            tool=call.tool,
+            arguments=call.arguments,
+            expires_at=call.expires_at,
+        )
+
+
 class ApprovalRead(BaseModel):
     """A human-in-the-loop approval."""
 
@@ -121,3 +141,4 @@ class AgentTurnRead(BaseModel):
     run: RunRead
     messages: list[MessageRead]
     approval: ApprovalRead | None = None
+    client_tool_call: ClientToolCallRead | None = None

@@ -14,6 +14,7 @@ from models import Approval, ChatSession, Run
 from services import AgentContextManager, Caller, Services, SessionManager, UserService
 from services.agents import AgentManager
 from services.approvals import HITLManager
+from services.client_tools import ClientToolManager
 from services.events import EventLog
 from services.runs import RunManager
 
@@ -141,4 +142,10 @@ async def get_agent_manager(request: Request) -> AgentManager:
     return _services(request).agents
 
 
+async def get_client_tool_manager(request: Request) -> ClientToolManager:
+    """Return the ClientToolManager."""
+    return _services(request).clients
+
+
 AgentManagerDep = Annotated[AgentManager, Depends(get_agent_manager)]
+ClientToolManagerDep = Annotated[ClientToolManager, Depends(get_client_tool_manager)]

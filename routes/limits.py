@@ -37,3 +37,9 @@ def check_metadata(settings: Settings, metadata: dict[str, Any] | None, loc: lis
 
 def _json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def check_tool_output(settings: Settings, output: Any, loc: list[str]) -> None:
+    """Bound a client tool's output like message content: by its JSON size."""
+    if _json_size(output) > settings.max_message_bytes:
+        raise _too_big(loc, settings.max_message_bytes, "bytes of JSON")

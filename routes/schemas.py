@@ -60,6 +60,8 @@ def _finite(value: float) -> float:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+# Any JSON value (a tool's output), with the same rules as a JSON object.
+JsonValue = Annotated[Any, AfterValidator(lambda value: _json_object({"value": value})["value"])]
 ClientMessageId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
 Title = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

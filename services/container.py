@@ -12,6 +12,7 @@ from models import AppendRequest, AppendResult
 from services.agents import AgentManager, AgentRuntimes
 from services.approvals import HITLManager
 from services.auth import UserService
+from services.client_tools import ClientToolManager
 from services.common.group_commit import GroupCommitter
 from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
 from services.metrics import Metrics
@@ -30,6 +31,7 @@ class Services:
     contexts: AgentContextManager
     events: EventLog
     hitl: HITLManager
+    clients: ClientToolManager
     agents: AgentManager
     runtimes: AgentRuntimes
     runs: RunManager
@@ -82,6 +84,7 @@ class Services:
         steps = RunSteps(database, settings, events, runtimes, contexts, on_usage)
         executor = RunExecutor(settings, lifecycle, steps)
         hitl = HITLManager(events, catalog.registry, executor.schedule)
+        clients = ClientToolManager(executor.schedule)
         return cls(
             settings=settings,
             database=database,
@@ -90,6 +93,7 @@ class Services:
             contexts=contexts,
             events=events,
             hitl=hitl,
+            clients=clients,
             agents=agents,
             runtimes=runtimes,
             runs=RunManager(
@@ -102,6 +106,7 @@ class Services:
                 lifecycle,
                 executor,
                 hitl,
+                clients,
                 settings.sweep_interval_seconds,
                 settings.run_lease_seconds,
                 on_action=metrics.count_sweeper_action if metrics else None,

@@ -40,13 +40,11 @@ from tortoise.functions import Count, Min
 
 from agent import Usage
 from core.clock import utcnow
-from models import Approval, ApprovalStatus, Run, RunStatus
+from models import ACTIVE_RUN_STATUSES, Approval, ApprovalStatus, Run, RunStatus
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 SWEEPER_ACTIONS = ("interrupted", "ended", "expired", "resumed")
-
-ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

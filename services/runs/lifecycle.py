@@ -3,9 +3,10 @@
     queued ──take_lease──▶ running ──finish──▶ completed
       │  ▲                  │  │ └──fail────▶ failed
       │  └─promote_next     │  └──interrupt─▶ interrupted   (shutdown, lapsed lease)
-      │    (gets the slot)  park
+      │    (gets the slot)  park / wait_for_client
       │                     ▼
       │              waiting_approval ──take_lease (once decided)──▶ running
+      │              waiting_for_client ──take_lease (once answered or expired)──▶ running
       └──────── cancel (from queued, running or waiting) ──────────▶ cancelled
 
 Each transition is one conditional statement on the run row (the `Run`
@@ -46,6 +47,7 @@ from services.events import EventDraft, EventLog, StoredEvent
 from services.events.payloads import message_data, run_data
 
 CANCELLED_REASON = "The run was cancelled."
+INTERRUPTED_REASON = "The run was interrupted."
 
 
 class RunLifecycle:
@@ -124,6 +126,10 @@ class RunLifecycle:
         """Let a running run wait for an approval (the lease is given up, the slot kept)."""
         return await Run.park(self._database, run_id, self.owner, utcnow())
 
+    async def wait_for_client(self, run_id: UUID) -> bool:
+        """Let a running run wait for a client tool's result (lease given up, slot kept)."""
+        return await Run.park_for_client(self._database, run_id, self.owner, utcnow())
+
     async def finish(self, run: Run) -> bool:
         """Complete a run this process drives, logging `done` in the same transaction."""
         return await self._end_here(run, RunStatus.COMPLETED, None)
@@ -186,15 +192,17 @@ class RunLifecycle:
 
 
 async def _tidy_stopped(run_id: UUID, status: RunStatus) -> None:
-    """Close what a stopped run leaves open: streaming text, pending decisions, started calls."""
+    """Close what a stopped run leaves open: streaming text, pending decisions, open tool calls."""
     now = utcnow()
     if status is RunStatus.CANCELLED:
         await Message.close_streaming(run_id, MessageStatus.CANCELLED, now)
         await Approval.cancel_pending(run_id, now)
         await ToolCall.reject_proposed(run_id, CANCELLED_REASON, now)
+        await ToolCall.reject_awaiting_client(run_id, CANCELLED_REASON, now)
     elif status is RunStatus.INTERRUPTED:
         await Message.close_streaming(run_id, MessageStatus.INTERRUPTED, now)
         await ToolCall.mark_in_doubt(now, run_id=run_id)
+        await ToolCall.reject_awaiting_client(run_id, INTERRUPTED_REASON, now)
     elif status is RunStatus.FAILED:
         await Message.close_streaming(run_id, MessageStatus.INTERRUPTED, now)
 

@@ -18,6 +18,7 @@ from models import (
     MessageRole,
     Run,
     SessionStatus,
+    ToolCall,
 )
 from models.messages import replay
 from services.agents import AgentManager
@@ -26,6 +27,9 @@ from services.events import EventLog
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
 from services.sessions import SessionManager
+
+# A run that logs one of these waits for a person or the client.
+_WAITING_EVENT_TYPES = frozenset({EventType.APPROVAL_REQUIRED, EventType.CLIENT_TOOL_CALL})
 
 
 class OnBusy(StrEnum):
@@ -37,11 +41,12 @@ class OnBusy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RunTurn:
-    """A run as far as it got: finished, failed or waiting for an approval."""
+    """A run as far as it got: finished, failed, or waiting for an approval or the client."""
 
     run: Run
     messages: list[Message]
     approval: Approval | None
+    client_tool_call: ToolCall | None = None
 
 
 class RunManager:
@@ -117,14 +122,15 @@ class RunManager:
         return run
 
     async def wait_for_turn(self, run: Run) -> RunTurn:
-        """Follow a run until it ends or asks for an approval; return how far it got."""
+        """Follow a run until it ends or waits for someone; return how far it got."""
         async for event in self._events.follow(run.id, 0):
-            if event.type in TERMINAL_EVENT_TYPES or event.type == EventType.APPROVAL_REQUIRED:
+            if event.type in TERMINAL_EVENT_TYPES or event.type in _WAITING_EVENT_TYPES:
                 break
         return RunTurn(
             run=await Run.get(id=run.id),
             messages=await Message.of_run(run.id),
             approval=await Approval.pending_for_run(run.id),
+            client_tool_call=await ToolCall.awaiting_client(run.id),
         )
 
     async def cancel(self, run: Run) -> Run:

@@ -42,7 +42,7 @@ from models import (
 )
 from services.agents import AgentRuntimes
 from services.events import EventLog
-from services.events.payloads import approval_required_data
+from services.events.payloads import approval_required_data, client_tool_call_data
 from services.runs.agent import SessionToolContext, to_turns
 from services.runs.assistant import AssistantStream
 from services.sessions import AgentContextManager
@@ -76,6 +76,7 @@ class RunSteps:
         self._on_usage = on_usage
         self._coalesce = settings.delta_coalesce_ms / 1000
         self._approval_ttl = timedelta(seconds=settings.approval_ttl_seconds)
+        self._client_tool_ttl = timedelta(seconds=settings.client_tool_ttl_seconds)
 
     async def model_round(self, run: Run) -> RoundResult:
         """Ask the model once; persist its text and usage; return its tool calls or how it ended."""
@@ -119,7 +120,7 @@ class RunSteps:
         return await ToolCall.first_unanswered(self._database, run.id)
 
     async def knows_tool(self, run: Run, name: str) -> bool:
-        """Whether the run's agent has a tool of this name."""
+        """Whether the run's agent has a tool of this name (on the server or the client)."""
         return (await self._agents.for_run(run)).runner.registry.knows(name)
 
     async def unknown_tool(self, run: Run, call: ToolCall) -> str:
@@ -128,9 +129,9 @@ class RunSteps:
         return f"Unknown tool {call.tool!r}; the tools are: {tools}."
 
     async def propose_tool_call(self, run: Run, request: ToolCallRequested) -> None:
-        """Record a requested tool call; ask for approval when the tool needs it."""
+        """Record a requested tool call; ask for approval, or the client, when it needs one."""
         registry = (await self._agents.for_run(run)).runner.registry
-        status, error = ToolCallStatus.APPROVED, None
+        status, error, expires_at = ToolCallStatus.APPROVED, None, None
         if not registry.knows(request.tool):
             status, error = ToolCallStatus.FAILED, f"Unknown tool: {request.tool!r}"
         else:
@@ -141,6 +142,9 @@ class RunSteps:
         needs_approval = status is ToolCallStatus.APPROVED and registry.needs_approval(request.tool)
         if needs_approval:
             status = ToolCallStatus.PROPOSED
+        if status is ToolCallStatus.APPROVED and registry.runs_on_client(request.tool):
+            # The client runs it; `client_tool_call` follows once the run is parked.
+            status, expires_at = ToolCallStatus.AWAITING_CLIENT, utcnow() + self._client_tool_ttl
         async with in_transaction():
             call = await ToolCall.create(
                 run_id=run.id,
@@ -149,6 +153,7 @@ class RunSteps:
                 arguments=request.arguments,
                 status=status,
                 error=error,
+                expires_at=expires_at,
             )
             if needs_approval:
                 await Approval.create(
@@ -172,6 +177,16 @@ class RunSteps:
         if not any(event.data.get("approval_id") == str(approval.id) for event in announced):
             data = approval_required_data(approval, call.call_id)
             await self._events.emit(run.id, EventType.APPROVAL_REQUIRED, data)
+        return True
+
+    async def announce_client_tool_call(self, run: Run, call: ToolCall) -> bool:
+        """Emit `client_tool_call` for a parked call, once; False if it no longer waits."""
+        current = await ToolCall.get(id=call.id)
+        if current.status is not ToolCallStatus.AWAITING_CLIENT:
+            return False
+        announced = await RunEvent.filter(run_id=run.id, type=EventType.CLIENT_TOOL_CALL)
+        if not any(event.data.get("call_id") == call.call_id for event in announced):
+            await self._events.emit(run.id, EventType.CLIENT_TOOL_CALL, client_tool_call_data(call))
         return True
 
     async def settle_tool_call(self, run: Run, call: ToolCall) -> None:
