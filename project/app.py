@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from tortoise.contrib.fastapi import RegisterTortoise
 
+from agent import PluginError, ToolCatalog, load_tool_catalog
 from core.database import Database, tortoise_config
 from core.settings import Settings, SettingsError, load_settings
 from project.logging import configure_logging
@@ -23,18 +24,22 @@ log = logging.getLogger("terrapin.app")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the Terrapin ASGI app for `settings` (default: from the environment)."""
-    if settings is None:
-        try:
+    """Build the Terrapin ASGI app for `settings` (default: from the environment).
+
+    A bad setting or a broken plugin tool stops it here, with one line naming it.
+    """
+    try:
+        if settings is None:
             settings = load_settings()
-        except SettingsError as exc:
-            raise SystemExit(f"terrapin: {exc}") from None
+        catalog = load_tool_catalog()
+    except (SettingsError, PluginError) as exc:
+        raise SystemExit(f"terrapin: {exc}") from None
     configure_logging(settings)
     app = FastAPI(
         title="Terrapin",
         version="1.0.0",
         summary="Async backend for AI-agent conversations.",
-        lifespan=_lifespan_for(settings),
+        lifespan=_lifespan_for(settings, catalog),
     )
     install_problem_handlers(app)
     app.state.metrics = metrics = Metrics()
@@ -47,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _lifespan_for(settings: Settings) -> Any:
+def _lifespan_for(settings: Settings, catalog: ToolCatalog) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         """Open the ORM, start the managers; on exit drain writes, then close the pools."""
@@ -55,7 +60,7 @@ def _lifespan_for(settings: Settings) -> Any:
             RegisterTortoise(app, config=tortoise_config(settings)),
             Database.opened(settings) as database,
         ):
-            services = Services.build(settings, database, app.state.metrics)
+            services = Services.build(settings, database, app.state.metrics, catalog)
             await services.start()
             app.state.services = services  # for tests and in-process tools
             log.info("terrapin started (database: %s)", database.dialect)

@@ -12,6 +12,7 @@ from routes import (
     messages,
     runs,
     sessions,
+    tools,
 )
 
 API_PREFIX = "/api/v1"
@@ -26,6 +27,7 @@ api_routers: list[APIRouter] = [
     runs.router,
     approvals.router,
     agents.router,
+    tools.router,
     client_tools.router,
 ]
 

@@ -12,6 +12,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from agent import PluginError
 from core.settings import SettingsError, load_settings
 from project.management.base import BaseCommand, CommandError
 
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return command.run(options, settings)
-    except (SettingsError, CommandError) as exc:
+    except (SettingsError, CommandError, PluginError) as exc:
         print(f"terrapin: {exc}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, CommandError) else 2
     except KeyboardInterrupt:
