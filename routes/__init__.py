@@ -10,6 +10,7 @@ from routes import (
     context,
     health,
     messages,
+    run_history,
     runs,
     sessions,
     tools,
@@ -29,6 +30,7 @@ api_routers: list[APIRouter] = [
     agents.router,
     tools.router,
     client_tools.router,
+    run_history.router,
 ]
 
 health_router = health.router

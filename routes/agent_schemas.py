@@ -80,6 +80,13 @@ class RunRead(BaseModel):
         }
 
 
+class RunPage(BaseModel):
+    """A page of runs, newest first."""
+
+    items: list[RunRead]
+    next_cursor: str | None
+
+
 class ClientToolCallRead(BaseModel):
     """A call of a client-executed tool that waits for the client's result."""
 

@@ -16,7 +16,7 @@ from services.agents import AgentManager
 from services.approvals import HITLManager
 from services.client_tools import ClientToolManager
 from services.events import EventLog
-from services.runs import RunManager
+from services.runs import RunHistory, RunManager
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
 
@@ -147,5 +147,11 @@ async def get_client_tool_manager(request: Request) -> ClientToolManager:
     return _services(request).clients
 
 
+async def get_run_history(request: Request) -> RunHistory:
+    """Return the RunHistory."""
+    return _services(request).history
+
+
 AgentManagerDep = Annotated[AgentManager, Depends(get_agent_manager)]
 ClientToolManagerDep = Annotated[ClientToolManager, Depends(get_client_tool_manager)]
+RunHistoryDep = Annotated[RunHistory, Depends(get_run_history)]

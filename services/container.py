@@ -16,7 +16,7 @@ from services.client_tools import ClientToolManager
 from services.common.group_commit import GroupCommitter
 from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
 from services.metrics import Metrics
-from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
+from services.runs import RunExecutor, RunHistory, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
 
 
@@ -35,6 +35,7 @@ class Services:
     agents: AgentManager
     runtimes: AgentRuntimes
     runs: RunManager
+    history: RunHistory
     lifecycle: RunLifecycle
     executor: RunExecutor
     sweeper: Sweeper
@@ -99,6 +100,7 @@ class Services:
             runs=RunManager(
                 database, sessions, events, lifecycle, executor, agents, settings.max_title_chars
             ),
+            history=RunHistory(),
             lifecycle=lifecycle,
             executor=executor,
             sweeper=Sweeper(
