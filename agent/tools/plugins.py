@@ -13,6 +13,7 @@ stops it with a `PluginError` naming the plugin.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -27,6 +28,8 @@ __all__ = ["ENTRY_POINT_GROUP", "PluginError", "ToolCatalog", "load_tool_catalog
 
 ENTRY_POINT_GROUP = "terrapin.tools"
 MAX_REASON_CHARS = 300
+# What every model provider accepts as a function name.
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class PluginError(Exception):
@@ -73,6 +76,8 @@ def _load(point: EntryPoint) -> Tool:
         raise _broken(point, f"it is a {type(tool).__name__}, not a Tool")
     if tool.name != point.name:
         raise _broken(point, f"the tool is called {tool.name!r}, not {point.name!r}")
+    if not TOOL_NAME.match(tool.name):
+        raise _broken(point, "a tool name is 1 to 64 of A-Z a-z 0-9 _ -")
     if not callable(tool.handler):
         raise _broken(point, "its handler is not callable")
     try:

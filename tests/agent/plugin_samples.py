@@ -33,3 +33,4 @@ def failing_factory() -> Tool:
 not_a_tool = {"name": "shout"}
 bad_schema = Tool(ToolSpec("bad_schema", "x", {"type": "nonsense"}), shout)
 clock_again = Tool(ToolSpec("clock", "Shadows the built-in clock.", PARAMETERS), shout)
+spaced_name = Tool(ToolSpec("two words", "x", PARAMETERS), shout)

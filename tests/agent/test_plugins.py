@@ -44,6 +44,7 @@ def test_no_plugins_means_the_builtins() -> None:
         (point("bad_schema", "bad_schema"), "not a valid JSON Schema"),
         (point("yell", "shout_tool"), "the tool is called 'shout', not 'yell'"),
         (point("clock", "clock_again"), "another tool is already called 'clock'"),
+        (point("two words", "spaced_name"), "a tool name is 1 to 64 of A-Z a-z 0-9 _ -"),
     ],
 )
 def test_a_broken_plugin_is_named_in_one_line(entry: EntryPoint, reason: str) -> None:
