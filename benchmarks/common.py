@@ -160,10 +160,18 @@ def start_process(name: str, argv: list[str], env: dict[str, str], port: int) ->
     return Server(name, port, process, log)
 
 
+# The one bench user stands for many users: the per-user limits would measure themselves.
+NO_PER_USER_LIMITS: dict[str, Any] = {
+    "rate_limit_per_minute": 0,
+    "max_runs_in_flight_per_user": 10_000,
+    "max_queued_runs_per_user": 10_000,
+}
+
+
 def terrapin_env(database_url: str, **settings: Any) -> dict[str, str]:
     """Environment for a Terrapin process: the database plus TERRAPIN_* settings."""
     env = {"DATABASE_URL": database_url, "TERRAPIN_LOG_LEVEL": "WARNING"}
-    for key, value in settings.items():
+    for key, value in {**NO_PER_USER_LIMITS, **settings}.items():
         env[f"TERRAPIN_{key.upper()}"] = str(value)
     return env
 

@@ -43,7 +43,11 @@ def build_app(server: str, database_url: str) -> Any:
     from project.app import create_app
 
     settings = Settings(
-        _env_file=None, database_url=database_url, token_delay_ms=0, log_level="WARNING"
+        _env_file=None,
+        database_url=database_url,
+        token_delay_ms=0,
+        log_level="WARNING",
+        **common.NO_PER_USER_LIMITS,
     )
     return create_app(settings)
 

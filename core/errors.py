@@ -16,6 +16,7 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments, unknown_agent,
     │                                unknown_tool
     ├── PreconditionRequired (428)   precondition_required
+    ├── TooManyRequests (429)        rate_limited, too_many_runs_in_flight, too_many_queued_runs
     └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
 """
 
@@ -62,6 +63,9 @@ class ErrorCode(StrEnum):
     # An agent naming a tool that does not exist is answered with `unknown_tool` (below).
     UNKNOWN_AGENT = "unknown_agent"
     PRECONDITION_REQUIRED = "precondition_required"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_RUNS_IN_FLIGHT = "too_many_runs_in_flight"
+    TOO_MANY_QUEUED_RUNS = "too_many_queued_runs"
     NOT_READY = "not_ready"
     DATABASE_UNAVAILABLE = "database_unavailable"
     SHUTTING_DOWN = "shutting_down"
@@ -162,6 +166,26 @@ class PreconditionRequired(AppError):
     status_code = 428
     code = ErrorCode.PRECONDITION_REQUIRED
     title = "Precondition required"
+
+
+class TooManyRequests(AppError):
+    """A per-user limit is reached; `Retry-After` says when to try again."""
+
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+    title = "Too many requests"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: int,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            detail, code=code, data=data, headers={"Retry-After": str(max(1, retry_after))}
+        )
 
 
 class ServiceUnavailable(AppError):

@@ -23,6 +23,7 @@ from models.enums import (
     ToolCallStatus,
 )
 from models.messages import AppendOutcome, AppendRequest, AppendResult, Message, MessageDraft
+from models.request_counts import RequestCount
 from models.run_events import RunEvent
 from models.runs import Run
 from models.sessions import ChatSession
@@ -39,15 +40,19 @@ __models__ = [
     RunEvent,
     ToolCall,
     Approval,
+    RequestCount,
     Agent,
     AgentVersion,
 ]
+# Passing state the server rebuilds as it runs (request counts): not backed up.
+TRANSIENT_MODELS = [RequestCount]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
     "BUILTIN_AGENT",
     "IN_DOUBT_MESSAGE",
     "READABLE_MESSAGE_STATUSES",
+    "TRANSIENT_MODELS",
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
     "Agent",
@@ -65,6 +70,7 @@ __all__ = [
     "MessageDraft",
     "MessageRole",
     "MessageStatus",
+    "RequestCount",
     "Run",
     "RunEvent",
     "RunStatus",

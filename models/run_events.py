@@ -43,9 +43,10 @@ class RunEvent(Model):
         return [_EVENT_COLUMNS.json_decoded(row) for row in rows]
 
     @classmethod
-    async def has_end(cls, database: Database, run_id: UUID) -> bool:
-        """Whether the run's terminal event is committed (nothing can follow it)."""
-        return bool(await database.fetch_committed(_HAS_END, run_id))
+    async def log_is_closed(cls, database: Database, run_id: UUID) -> bool:
+        """Whether nothing more can be logged: the run's end is committed, or the run is gone."""
+        row = (await database.fetch_committed(_LOG_STATE, run_id))[0]
+        return bool(row["ended"]) or not row["present"]
 
     @classmethod
     async def ended_runs(cls, database: Database, run_ids: Collection[UUID]) -> set[UUID]:
@@ -69,8 +70,13 @@ _AFTER = Statement(
         "ORDER BY seq LIMIT $3"
     )
 )
-_HAS_END = Statement(
-    lambda: f"SELECT 1 FROM run_event WHERE run_id = $1 AND type IN ({_TERMINAL}) LIMIT 1"
+# A run deleted with its session has no rows left: its followers must stop too.
+_LOG_STATE = Statement(
+    lambda: (
+        "SELECT EXISTS (SELECT 1 FROM run WHERE id = $1) AS present, "
+        "EXISTS (SELECT 1 FROM run_event WHERE run_id = $1 "
+        f"AND type IN ({_TERMINAL})) AS ended"
+    )
 )
 _ENDED_RUNS = Statement(
     lambda: (

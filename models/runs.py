@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -38,6 +39,16 @@ from models.enums import (
 
 if TYPE_CHECKING:
     from models.sessions import ChatSession
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerLoad:
+    """One user's live runs: holding their session's slot, and queued for it."""
+
+    in_flight: int
+    queued: int
+    # Whether the session asked about has its slot held by a run.
+    session_held: bool
 
 
 class Run(Model):
@@ -116,6 +127,16 @@ class Run(Model):
             return holder
         return await cls.filter(session_id=session_id, status=RunStatus.QUEUED).first()
 
+    @classmethod
+    async def load_of_owner(cls, database: Database, owner_id: UUID, session_id: UUID) -> OwnerLoad:
+        """The owner's live runs, as the caller's transaction sees them (for per-user caps)."""
+        row = (await database.execute(_OWNER_LOAD, owner_id, session_id))[0]
+        return OwnerLoad(
+            in_flight=int(row["in_flight"]),
+            queued=int(row["queued"]),
+            session_held=bool(row["session_held"]),
+        )
+
     # Transitions: each a conditional update that says whether it won.
 
     @classmethod
@@ -142,11 +163,6 @@ class Run(Model):
             active_session_id=session_id if take_slot else None,
             input_message_id=input_message_id,
         )
-
-    @classmethod
-    async def name_input_message(cls, run_id: UUID, message_id: UUID, now: datetime) -> None:
-        """Point a run at the message it answers."""
-        await cls.filter(id=run_id).update(input_message_id=message_id, updated_at=now)
 
     @classmethod
     async def give_slot(cls, database: Database, run_id: UUID, now: datetime) -> bool:
@@ -334,6 +350,16 @@ _OLDEST_WAITING = Statement(
     lambda: (
         f"SELECT id FROM run WHERE session_id = $1 AND {WAITING_FOR_SLOT} "
         "ORDER BY created_at, id LIMIT 1"
+    )
+)
+# COUNT(column) counts the rows where it is not NULL: the slot holders.
+_OWNER_LOAD = Statement(
+    lambda: (
+        "SELECT COUNT(r.active_session_id) AS in_flight, "
+        "COUNT(*) - COUNT(r.active_session_id) AS queued, "
+        "COUNT(CASE WHEN r.active_session_id = $2 THEN 1 END) AS session_held "
+        "FROM run r JOIN chat_session s ON s.id = r.session_id "
+        f"WHERE s.owner_id = $1 AND r.status IN ({literals(ACTIVE_RUN_STATUSES)})"
     )
 )
 _GIVE_SLOT = Statement(

@@ -12,13 +12,14 @@ from tortoise.contrib.fastapi import RegisterTortoise
 
 from agent import PluginError, ToolCatalog, load_tool_catalog
 from core.database import Database, tortoise_config
-from core.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.logging import configure_logging
 from project.middleware import RequestContextMiddleware
 from routes import API_PREFIX, api_routers, health_router
 from routes.problems import install_problem_handlers
 from services import Services
 from services.metrics import Metrics
+from services.runs.agent import check_agent_settings
 
 log = logging.getLogger("terrapin.app")
 
@@ -26,15 +27,20 @@ log = logging.getLogger("terrapin.app")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Terrapin ASGI app for `settings` (default: from the environment).
 
-    A bad setting or a broken plugin tool stops it here, with one line naming it.
+    A broken plugin tool stops it here with one line naming it, as a bad setting does.
     """
+    warnings: list[str] = []
     try:
-        if settings is None:
+        if settings is None:  # a worker of `runserver --workers N`, or `uvicorn --factory`
             settings = load_settings()
+            check_agent_settings(settings)
+            warnings = settings_warnings()
         catalog = load_tool_catalog()
     except (SettingsError, PluginError) as exc:
         raise SystemExit(f"terrapin: {exc}") from None
     configure_logging(settings)
+    for warning in warnings:
+        log.warning("%s", warning)
     app = FastAPI(
         title="Terrapin",
         version="1.0.0",
@@ -59,6 +65,7 @@ def _lifespan_for(settings: Settings, catalog: ToolCatalog) -> Any:
         async with (
             RegisterTortoise(app, config=tortoise_config(settings)),
             Database.opened(settings) as database,
+            app.state.metrics.sampling(),
         ):
             services = Services.build(settings, database, app.state.metrics, catalog)
             await services.start()

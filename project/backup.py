@@ -8,18 +8,26 @@ The file is one JSON object per line, written and read in constant memory:
     ...
     {"end": true, "rows": {"user": 3, ...}}
 
+A backup reads every table in one read snapshot (`core/database/snapshot.py`),
+so a server writing meanwhile cannot make the file disagree with itself.
 Tables come parents first (foreign-key order), each in primary-key order, read
 in keyset pages. Values are the ORM's: datetimes as ISO 8601 with offset,
 UUIDs as strings, JSON columns as JSON. Aerich's own table is not written: a
 restore needs a database migrated to the same migrations, which then already
 holds it. Because values go through each field's own conversion, a backup
 taken on SQLite restores on PostgreSQL and back with identical content.
+
+A restore is one transaction: it commits every row or none. It also raises
+each counter that allocates sequence numbers to the highest number its rows
+use (see `COUNTERS`), so a backup taken by an older, inconsistent version
+still gives a database that takes new messages and events.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -27,24 +35,75 @@ from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
 
-from tortoise import Tortoise, connections, fields
+import asyncpg
+from tortoise import Tortoise, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from core.clock import utcnow
-from core.database import APP_LABEL
+from core.database import APP_LABEL, Database, Statement
 from core.database.schema import applied_migrations
+from core.database.snapshot import Snapshot, read_snapshot
+from models import TRANSIENT_MODELS, ChatSession, Message, Run, RunEvent
+from models.columns import ModelColumns
 from project.management.terminal import Progress
 
 FORMAT = "terrapin-backup"
 VERSION = 1
 PAGE_SIZE = 1000  # rows read per keyset page
-BATCH_SIZE = 500  # rows inserted per transaction
+BATCH_SIZE = 500  # rows inserted per statement batch
+# What the database drivers raise for a row they refuse (bad type, broken
+# foreign key, duplicate key), as the ORM wraps them or not.
+_REFUSED_ROW = (BaseORMException, asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error)
 
 
 class BackupError(Exception):
     """The backup file or the target database is not usable."""
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A counter that hands out its children's `seq`: it must be at least their highest seq."""
+
+    parent: type[Model]
+    counter: str
+    child: type[Model]
+    link: str  # the child's foreign-key column to the parent
+
+    @property
+    def name(self) -> str:
+        """`table.column`, as the restore reports it."""
+        return f"{self.parent._meta.db_table}.{self.counter}"
+
+    def repair_sql(self) -> str:
+        """Raise the counter of every parent that is behind its children; return their ids."""
+        parent, child = self.parent._meta.db_table, self.child._meta.db_table
+        key = _columns(self.parent)[self.parent._meta.pk_attr]
+        highest = f'(SELECT MAX(c.seq) FROM "{child}" c WHERE c.{self.link} = "{parent}".{key})'
+        return (
+            f'UPDATE "{parent}" SET {self.counter} = {highest} '
+            f"WHERE {self.counter} < {highest} RETURNING {key}"
+        )
+
+
+# A session's message_count is its last message seq, a run's event_count its last event
+# seq: a counter behind its rows makes every later append collide (409 forever).
+COUNTERS = (
+    Counter(ChatSession, "message_count", Message, "session_id"),
+    Counter(Run, "event_count", RunEvent, "run_id"),
+)
+_REPAIRS = {counter: Statement(counter.repair_sql) for counter in COUNTERS}
+
+
+@dataclass
+class Restored:
+    """What a restore did: rows per table, counters raised, sequences moved."""
+
+    rows: dict[str, int]
+    repaired: dict[str, int]
+    sequences: list[str]
 
 
 @dataclass
@@ -77,8 +136,12 @@ def _dumps(obj: Any) -> str:
 
 
 def app_models() -> list[type[Model]]:
-    """The application's models, parents before children; Aerich's table left out."""
-    models = [m for m in Tortoise.apps[APP_LABEL].values() if m._meta.db_table != "aerich"]
+    """The application's models, parents before children; Aerich's and transient tables left out."""
+    models = [
+        m
+        for m in Tortoise.apps[APP_LABEL].values()
+        if m._meta.db_table != "aerich" and m not in TRANSIENT_MODELS
+    ]
     ordered: list[type[Model]] = []
 
     def visit(model: type[Model], path: tuple[str, ...]) -> None:
@@ -104,42 +167,66 @@ def _columns(model: type[Model]) -> dict[str, str]:
     return dict(model._meta.fields_db_projection)
 
 
-async def _pages(model: type[Model]) -> Any:
-    """Yield the table's rows as dicts of ORM values, in primary-key keyset pages."""
-    pk = model._meta.pk_attr
-    names = list(_columns(model))
-    last: Any = None
-    while True:
-        query = model.all() if last is None else model.filter(**{f"{pk}__gt": last})
-        rows = await query.order_by(pk).limit(PAGE_SIZE).values(*names)
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][pk]
+class _Table:
+    """One table as a backup reads it in a snapshot: its row count and keyset pages."""
+
+    def __init__(self, model: type[Model]) -> None:
+        self.name = str(model._meta.db_table)
+        self.columns = ModelColumns(model)
+        self._pk = model._meta.pk_attr
+        table, key = self.name, _columns(model)[self._pk]
+        self._count = Statement(lambda: f'SELECT COUNT(*) AS n FROM "{table}"')
+        self._first = Statement(
+            lambda: f'SELECT {self.columns.select()} FROM "{table}" ORDER BY {key} LIMIT $1'
+        )
+        self._after = Statement(
+            lambda: (
+                f'SELECT {self.columns.select()} FROM "{table}" '
+                f"WHERE {key} > $1 ORDER BY {key} LIMIT $2"
+            )
+        )
+
+    async def count(self, snapshot: Snapshot) -> int:
+        """Rows in the snapshot."""
+        [row] = await snapshot.fetch(self._count)
+        return int(row["n"])
+
+    async def pages(
+        self, snapshot: Snapshot, database: Database
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the rows as dicts of ORM values, in primary-key keyset pages."""
+        rows = await snapshot.fetch(self._first, PAGE_SIZE)
+        while rows:
+            page = [self.columns.values(database, row) for row in rows]
+            yield page
+            rows = await snapshot.fetch(self._after, page[-1][self._pk], PAGE_SIZE)
 
 
-async def write_backup(out: IO[str], progress: Progress) -> dict[str, int]:
-    """Write every table to `out`; return the row count per table."""
+async def write_backup(out: IO[str], database: Database, progress: Progress) -> dict[str, int]:
+    """Write every table to `out` from one snapshot; return the row count per table."""
     ordered = app_models()
     applied = sorted(await applied_migrations(), key=lambda name: int(name.split("_", 1)[0]))
-    header = {
-        "format": FORMAT,
-        "version": VERSION,
-        "migration_head": applied[-1] if applied else None,
-        "migrations": applied,
-        "dialect": connections.get("default").capabilities.dialect,
-        "created_at": utcnow(),
-        "tables": {m._meta.db_table: list(_columns(m).values()) for m in ordered},
-    }
-    out.write(_dumps(header) + "\n")
     counts: dict[str, int] = {}
-    for model in ordered:
-        table = model._meta.db_table
-        counts[table] = 0
-        async for rows in _pages(model):
-            out.writelines(_dumps({"table": table, "row": row}) + "\n" for row in rows)
-            counts[table] += len(rows)
-            progress.update(table, counts[table])
+    async with read_snapshot(database) as snapshot:
+        tables = [_Table(model) for model in ordered]
+        # The first read fixes the snapshot: the header's time is the data's time.
+        totals = {table.name: await table.count(snapshot) for table in tables}
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "migration_head": applied[-1] if applied else None,
+            "migrations": applied,
+            "dialect": database.dialect.value,
+            "created_at": utcnow(),
+            "tables": {m._meta.db_table: list(_columns(m).values()) for m in ordered},
+        }
+        out.write(_dumps(header) + "\n")
+        for table in tables:
+            counts[table.name] = 0
+            async for rows in table.pages(snapshot, database):
+                out.writelines(_dumps({"table": table.name, "row": row}) + "\n" for row in rows)
+                counts[table.name] += len(rows)
+                progress.update(table.name, counts[table.name], totals[table.name])
     out.write(_dumps({"end": True, "rows": counts}) + "\n")
     progress.done()
     return counts
@@ -198,51 +285,95 @@ async def inspect_target(plan: RestorePlan) -> None:
     plan.existing = {m._meta.db_table: await m.all().count() for m in app_models()}
 
 
-async def wipe(models: list[type[Model]]) -> None:
-    """Delete every row of `models`, children first, in one transaction."""
+async def restore(
+    path: Path, plan: RestorePlan, database: Database, progress: Progress, *, wipe: bool
+) -> Restored:
+    """Load the file in one transaction (after deleting every row, with `wipe`).
+
+    Any failure rolls everything back, the deletion included: the database is
+    left exactly as it was.
+    """
+    models = app_models()
     async with in_transaction() as conn:
-        for model in reversed(models):
-            await conn.execute_script(f'DELETE FROM "{model._meta.db_table}"')
+        if wipe:
+            for model in reversed(models):  # children first
+                # Not execute_script: SQLite's executescript commits the transaction first.
+                await conn.execute_query(f'DELETE FROM "{model._meta.db_table}"')
+        rows = await load_rows(conn, path, plan, progress)
+        repaired = await repair_counters(database)
+        sequences = await fix_sequences(conn)
+    return Restored(rows, repaired, sequences)
 
 
-async def load_rows(path: Path, plan: RestorePlan, progress: Progress) -> dict[str, int]:
-    """Insert the file's rows in batches, each batch in its own transaction."""
+async def load_rows(
+    conn: BaseDBAsyncClient, path: Path, plan: RestorePlan, progress: Progress
+) -> dict[str, int]:
+    """Insert the file's rows in batches, in the caller's transaction."""
     by_table = {m._meta.db_table: m for m in app_models()}
     counts = dict.fromkeys(plan.rows, 0)
-    batch: list[list[Any]] = []
-    current: type[Model] | None = None
-    for table, row in _rows(path):
+    batch = _Batch(conn)
+    for number, table, row in _rows(path):
         model = by_table.get(table)
         if model is None:
-            raise BackupError(f"the backup holds an unknown table {table!r}")
-        if model is not current or len(batch) >= BATCH_SIZE:
-            if current is not None and batch:
-                await _insert(current, batch)
-            current, batch = model, []
-        batch.append(_db_values(model, row))
+            raise BackupError(f"line {number} of the backup holds an unknown table {table!r}")
+        if model is not batch.model or len(batch.values) >= BATCH_SIZE:
+            await batch.flush()
+            batch.model, batch.first_line = model, number
+        batch.values.append(_db_values(model, row, number))
         counts[table] = counts.get(table, 0) + 1
         progress.update(table, counts[table], plan.rows.get(table))
-    if current is not None and batch:
-        await _insert(current, batch)
+    await batch.flush()
     progress.done()
     if counts != plan.rows:
         raise BackupError(f"row counts differ from the backup's end marker: {counts}")
     return counts
 
 
-def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+class _Batch:
+    """Rows of one table waiting to be inserted together, with where they are in the file."""
+
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self.conn = conn
+        self.model: type[Model] | None = None
+        self.first_line = 0
+        self.values: list[list[Any]] = []
+
+    async def flush(self) -> None:
+        """Insert the rows; a row the database refuses fails the restore with its lines."""
+        if self.model is None or not self.values:
+            return
+        try:
+            await self.conn.execute_many(_insert_sql(self.model, self.conn), self.values)
+        except _REFUSED_ROW as exc:
+            last = self.first_line + len(self.values) - 1
+            raise BackupError(
+                f"the database refused a {self.model._meta.db_table} row "
+                f"(lines {self.first_line}-{last} of the backup): {_one_line(exc)}"
+            ) from None
+        self.values = []
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Yield (line number, table, row) up to the end marker."""
     with path.open(encoding="utf-8") as lines:
         next(lines)  # the header, checked by read_plan
         for number, line in enumerate(lines, start=2):
-            item = json.loads(line)
-            if "end" in item:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                raise BackupError(f"line {number} of the backup is not JSON") from None
+            if isinstance(item, dict) and "end" in item:
                 return
-            if not isinstance(item.get("row"), dict):
+            if not (isinstance(item, dict) and isinstance(item.get("row"), dict)):
                 raise BackupError(f"line {number} of the backup is not a row")
-            yield item["table"], item["row"]
+            yield number, str(item.get("table")), item["row"]
 
 
-def _db_values(model: type[Model], row: dict[str, Any]) -> list[Any]:
+def _db_values(model: type[Model], row: dict[str, Any], number: int) -> list[Any]:
     """Convert one row's JSON values to what the database driver takes.
 
     Each field converts its own value, as on a normal insert, but against the
@@ -252,15 +383,16 @@ def _db_values(model: type[Model], row: dict[str, Any]) -> list[Any]:
     for name in _columns(model):
         value = row.get(name)
         column = model._meta.fields_map[name]
-        if value is not None and isinstance(column, fields.DatetimeField):
-            value = datetime.fromisoformat(value)
-        values.append(None if value is None else column.to_db_value(value, model))
+        try:
+            if value is not None and isinstance(column, fields.DatetimeField):
+                value = datetime.fromisoformat(value)
+            values.append(None if value is None else column.to_db_value(value, model))
+        except (TypeError, ValueError) as exc:
+            table = model._meta.db_table
+            raise BackupError(
+                f"line {number} of the backup: {table}.{name} {_one_line(exc)}"
+            ) from None
     return values
-
-
-async def _insert(model: type[Model], batch: list[list[Any]]) -> None:
-    async with in_transaction() as conn:
-        await conn.execute_many(_insert_sql(model, conn), batch)
 
 
 def _insert_sql(model: type[Model], conn: BaseDBAsyncClient) -> str:
@@ -271,9 +403,18 @@ def _insert_sql(model: type[Model], conn: BaseDBAsyncClient) -> str:
     return f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES ({", ".join(marks)})'
 
 
-async def fix_sequences() -> list[str]:
+async def repair_counters(database: Database) -> dict[str, int]:
+    """Raise each counter behind its rows' highest seq (see `COUNTERS`); count those raised."""
+    repaired = {}
+    for counter, statement in _REPAIRS.items():
+        raised: Sequence[Mapping[str, Any]] = await database.execute(statement)
+        if raised:
+            repaired[counter.name] = len(raised)
+    return repaired
+
+
+async def fix_sequences(conn: BaseDBAsyncClient) -> list[str]:
     """Move PostgreSQL sequences of generated integer keys past the restored ids."""
-    conn = connections.get("default")
     if conn.capabilities.dialect != "postgres":
         return []  # SQLite's AUTOINCREMENT follows explicit ids by itself
     fixed = []

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
-from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep
+from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep, SettingsDep
+from routes.limits import check_context
 from routes.problems import ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
@@ -53,12 +54,14 @@ async def replace_context(
     body: ContextUpdate,
     session: OwnedSessionDep,
     contexts: ContextManagerDep,
+    settings: SettingsDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=64)] = None,
 ) -> ContextRead:
     """Replace the context; requires If-Match with the ETag last read."""
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the context's ETag.")
+    check_context(settings, body.data, ["body", "data"])
     context = await contexts.replace(session.id, body.data, parse_if_match(if_match))
     response.headers["ETag"] = etag(context.version)
     return ContextRead.model_validate(context)

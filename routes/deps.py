@@ -62,10 +62,13 @@ async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Authenticate the bearer token."""
+    """Authenticate the bearer token and count the request against the caller's rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required.")
-    return await _services(request).users.authenticate(credentials.credentials)
+    services = _services(request)
+    caller = await services.users.authenticate(credentials.credentials)
+    await services.rate_limiter.admit(caller.user_id)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -131,6 +131,7 @@ _DESCRIPTIONS = {
     413: "Payload too large",
     422: "Validation error (field errors listed in `errors`)",
     428: "If-Match is required",
+    429: "A per-user limit is reached; retry after `Retry-After` seconds",
     500: "Unexpected server error",
     503: "Database unavailable, not migrated, or shutting down",
 }
@@ -148,4 +149,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What any authenticated API route may answer besides its success.
-ERROR_RESPONSES = problem_responses(400, 401, 404, 409, 413, 422, 500, 503)
+ERROR_RESPONSES = problem_responses(400, 401, 404, 409, 413, 422, 429, 500, 503)

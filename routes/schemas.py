@@ -5,63 +5,30 @@ Hand-written on purpose: a new column is never a silent API change.
 
 from __future__ import annotations
 
-import json
-import math
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from core.storable import check_json, check_text
 from models import MessageRole, MessageStatus, SessionStatus
 
 
 def _no_nul(value: str) -> str:
-    """Reject text either database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if not _is_utf8(value):
-        raise ValueError("must be valid Unicode (no lone surrogates)")
-    return value
-
-
-def _is_utf8(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """Reject text either database cannot store (see core.storable)."""
+    return check_text(value)
 
 
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
-    """Reject JSON that cannot round-trip through both databases."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError("must be finite, JSON-serialisable data") from exc
-    stack: list[Any] = [value]
-    while stack:  # iterative: deeply nested input must not hit the recursion limit
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            _no_nul(item)
-    return value
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be finite")
-    return value
+    """Reject JSON that cannot round-trip through both databases (see core.storable)."""
+    return check_json(value)
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
 # Any JSON value (a tool's output), with the same rules as a JSON object.
-JsonValue = Annotated[Any, AfterValidator(lambda value: _json_object({"value": value})["value"])]
+JsonValue = Annotated[Any, AfterValidator(check_json)]
 ClientMessageId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
 Title = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

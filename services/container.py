@@ -11,12 +11,13 @@ from core.settings import Settings
 from models import AppendRequest, AppendResult
 from services.agents import AgentManager, AgentRuntimes
 from services.approvals import HITLManager
-from services.auth import UserService
+from services.auth import RateLimiter, UserService
 from services.client_tools import ClientToolManager
 from services.common.group_commit import GroupCommitter
 from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
 from services.metrics import Metrics
 from services.runs import RunExecutor, RunHistory, RunLifecycle, RunManager, RunSteps, Sweeper
+from services.runs.caps import RunCaps
 from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
 
 
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     database: Database
     users: UserService
+    rate_limiter: RateLimiter
     sessions: SessionManager
     contexts: AgentContextManager
     events: EventLog
@@ -90,6 +92,7 @@ class Services:
             settings=settings,
             database=database,
             users=UserService(database),
+            rate_limiter=RateLimiter(database, settings.rate_limit_per_minute),
             sessions=sessions,
             contexts=contexts,
             events=events,
@@ -98,7 +101,14 @@ class Services:
             agents=agents,
             runtimes=runtimes,
             runs=RunManager(
-                database, sessions, events, lifecycle, executor, agents, settings.max_title_chars
+                database,
+                sessions,
+                events,
+                lifecycle,
+                executor,
+                agents,
+                settings.max_title_chars,
+                RunCaps(settings.max_runs_in_flight_per_user, settings.max_queued_runs_per_user),
             ),
             history=RunHistory(),
             lifecycle=lifecycle,

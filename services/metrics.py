@@ -21,20 +21,38 @@ Series (all prefixed `terrapin_`):
 - `sweeper_actions_total{action}`: repairs the sweeper made (interrupted, ended, expired, resumed).
 - `agent_tokens_total{agent,kind}`: tokens the model rounds of runs used, by agent name and
   `kind` (`prompt` or `completion`), as the providers report them.
+
+Plus the standard `process_*` and `python_*` series of prometheus_client.
+
+With several workers (`runserver --workers N`), `PROMETHEUS_MULTIPROC_DIR`
+names a folder where every worker writes its values; a scrape, whichever
+worker answers it, adds them up (prometheus_client's multiprocess mode):
+counters and histograms are totals over the workers, `sse_streams_open` and
+the pool gauges sums over the live workers, the database-derived gauges the
+latest reading. Each worker publishes its pool use and its standard
+`process_*`/`python_*` series every second, labelled with its `pid`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from tortoise import connections
 from tortoise.functions import Count, Min
 
@@ -49,6 +67,9 @@ SWEEPER_ACTIONS = ("interrupted", "ended", "expired", "resumed")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+# How a scrape combines the workers' values of a gauge (prometheus_client's names).
+CombineMode = Literal["livesum", "mostrecent", "liveall"]
+SAMPLE_SECONDS = 1.0  # how often a worker of several publishes its own gauges
 
 
 class Metrics:
@@ -56,6 +77,15 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Set by `runserver --workers N` (prometheus_client reads it when first imported).
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        # The standard process and Python series: on the app's registry in one process;
+        # with several, on a registry of their own that `sampling` publishes per worker.
+        self._standard = self.registry if self.multiprocess_dir is None else CollectorRegistry()
+        ProcessCollector(registry=self._standard)
+        PlatformCollector(registry=self._standard)
+        GCCollector(registry=self._standard)
+        self._published: dict[str, Gauge] = {}
         self._define_http()
         self._define_database()
         self._define_runs()
@@ -75,17 +105,22 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.sse_streams = Gauge(
-            "terrapin_sse_streams_open", "Open SSE responses.", registry=self.registry
+        self.sse_streams = self._gauge(
+            "terrapin_sse_streams_open", "Open SSE responses.", "livesum"
         )
 
     def _define_database(self) -> None:
         r = self.registry
-        self.pool_size = Gauge("terrapin_db_pool_size", "Open database connections.", registry=r)
-        self.pool_max = Gauge("terrapin_db_pool_max_size", "Pool size limit.", registry=r)
-        self.pool_in_use = Gauge("terrapin_db_pool_in_use", "Connections checked out.", registry=r)
-        self.pool_waiting = Gauge(
-            "terrapin_db_pool_waiting", "Tasks waiting for a pooled connection.", registry=r
+        # Each worker has a pool of its own: the totals are sums.
+        self.pool_size = self._gauge(
+            "terrapin_db_pool_size", "Open database connections.", "livesum"
+        )
+        self.pool_max = self._gauge("terrapin_db_pool_max_size", "Pool size limit.", "livesum")
+        self.pool_in_use = self._gauge(
+            "terrapin_db_pool_in_use", "Connections checked out.", "livesum"
+        )
+        self.pool_waiting = self._gauge(
+            "terrapin_db_pool_waiting", "Tasks waiting for a pooled connection.", "livesum"
         )
         self.batch_size = Histogram(
             "terrapin_group_commit_batch_size",
@@ -117,17 +152,18 @@ class Metrics:
 
     def _define_runs(self) -> None:
         r = self.registry
-        self.runs = Gauge("terrapin_runs", "Active runs by status.", ["status"], registry=r)
+        # Read from the database at scrape time: the same for every worker, latest wins.
+        self.runs = self._gauge("terrapin_runs", "Active runs by status.", "mostrecent", ["status"])
         self.runs_finished = Counter(
             "terrapin_runs_finished", "Runs that reached a terminal status.", ["status"], registry=r
         )
-        self.approvals_pending = Gauge(
-            "terrapin_approvals_pending", "Approvals waiting for a decision.", registry=r
+        self.approvals_pending = self._gauge(
+            "terrapin_approvals_pending", "Approvals waiting for a decision.", "mostrecent"
         )
-        self.approval_oldest_age = Gauge(
+        self.approval_oldest_age = self._gauge(
             "terrapin_approval_oldest_pending_age_seconds",
             "Age of the oldest pending approval (0 when none).",
-            registry=r,
+            "mostrecent",
         )
         for status in RunStatus:
             if status.is_terminal:
@@ -146,6 +182,12 @@ class Metrics:
             ["agent", "kind"],
             registry=r,
         )
+
+    def _gauge(
+        self, name: str, documentation: str, mode: CombineMode, labels: Sequence[str] = ()
+    ) -> Gauge:
+        """A gauge of the app; `mode` says how a scrape combines the workers' values."""
+        return Gauge(name, documentation, labels, registry=self.registry, multiprocess_mode=mode)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request under its route template."""
@@ -220,6 +262,46 @@ class Metrics:
         self.pool_waiting.set(getattr(pool, "waiting", 0))
 
     async def render(self) -> bytes:
-        """Refresh the scrape-time gauges and render the text format."""
+        """Refresh the scrape-time gauges and render the text format (every worker's, summed)."""
         await self.refresh()
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        workers = CollectorRegistry()
+        MultiProcessCollector(workers, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(workers)
+
+    @asynccontextmanager
+    async def sampling(self) -> AsyncIterator[None]:
+        """While the app runs: a worker of several publishes its own gauges every second.
+
+        Only the worker that answers a scrape refreshes its gauges then; the
+        others' pool use and process figures would be stale without this.
+        """
+        if self.multiprocess_dir is None:
+            yield
+            return
+        task = asyncio.create_task(self._sample_forever(), name="metrics-sampler")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _sample_forever(self) -> None:
+        while True:
+            self._refresh_pool()
+            self._publish_standard()
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    def _publish_standard(self) -> None:
+        """Copy this process's standard series into gauges that keep one series per worker."""
+        for family in self._standard.collect():
+            for sample in family.samples:
+                gauge = self._published.get(sample.name)
+                if gauge is None:
+                    # "liveall": one series per live worker, labelled with its pid.
+                    gauge = self._published[sample.name] = self._gauge(
+                        sample.name, family.documentation, "liveall", sorted(sample.labels)
+                    )
+                (gauge.labels(**sample.labels) if sample.labels else gauge).set(sample.value)

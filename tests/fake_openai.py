@@ -21,6 +21,8 @@ class Reply:
 
     chunks: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    # The body of an error answer: a JSON value, or text (default: an OpenAI error object).
+    error_body: Any = None
     delay_before_headers: float = 0.0
     delay_before_body: float = 0.0
 
@@ -45,7 +47,11 @@ class FakeOpenAI:
         reply = self.replies.pop(0) if self.replies else Reply()
         await self._pause(reply.delay_before_headers)
         if reply.status != 200:
-            body = {"error": {"message": "boom", "type": "server_error", "code": None}}
+            if isinstance(reply.error_body, str):
+                return Response(reply.error_body, status_code=reply.status, media_type="text/plain")
+            body = reply.error_body or {
+                "error": {"message": "boom", "type": "server_error", "code": None}
+            }
             return JSONResponse(body, status_code=reply.status)
         return StreamingResponse(self._events(reply), media_type="text/event-stream")
 

@@ -11,10 +11,12 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from agent import PluginError
-from core.settings import SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.management.base import BaseCommand, CommandError
+from services.runs.agent import check_agent_settings
 
 __all__ = ["BaseCommand", "CommandError", "discover", "main"]
 
@@ -34,8 +36,26 @@ def _usage(commands: dict[str, type[BaseCommand]]) -> str:
     width = max(len(name) for name in commands)
     lines = ["usage: python -m project <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {cls.help}" for name, cls in commands.items()]
-    lines += ["", "`python -m project help COMMAND` describes one command."]
+    lines += ["", "`python -m project help COMMAND` describes one command;"]
+    lines += ["`python -m project --version` prints the version."]
     return "\n".join(lines)
+
+
+def terrapin_version() -> str:
+    """The installed package's version (a bare source checkout has none)."""
+    try:
+        return version("terrapin")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `make install`)"
+
+
+def startup_settings() -> Settings:
+    """Settings from the environment, checked against the agent's tools; warn about typos."""
+    settings = load_settings()
+    check_agent_settings(settings)
+    for warning in settings_warnings():
+        print(f"terrapin: warning: {warning}", file=sys.stderr)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = discover()
     if not args or args[0] in {"-h", "--help"}:
         print(_usage(commands))
+        return 0
+    if args[0] == "--version":
+        print(f"terrapin {terrapin_version()}")
         return 0
     name, rest = args[0], args[1:]
     if name == "help":
@@ -59,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command.add_arguments(parser)
     options = parser.parse_args(rest)
     try:
-        settings = load_settings()
-        return command.run(options, settings)
+        return command.run(options, startup_settings())
     except (SettingsError, CommandError, PluginError) as exc:
         print(f"terrapin: {exc}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, CommandError) else 2

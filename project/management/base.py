@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import ClassVar
 
+import asyncpg
+from aerich import Command as AerichCommand
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from core.database import tortoise_config
-from core.database.schema import check_readiness
+from core.database import APP_LABEL, tortoise_config
+from core.database.probe import DatabaseUnreachable, probe_database, reason
+from core.database.schema import MIGRATIONS_DIR, check_readiness
 from core.settings import Settings
+
+MIGRATE_ADVICE = " (is it migrated? run `python -m project migrate`)"
+# A connection that fails once the probe has opened one: dropped, refused, a pool wait
+# that timed out. (BrokenPipeError is a ConnectionError too, but of stdout.)
+LOST_CONNECTION = (DBConnectionError, ConnectionError, TimeoutError)
+# A statement the database refused, as Tortoise or, untranslated, the driver reports it.
+FAILED_STATEMENT = (OperationalError, asyncpg.PostgresError, sqlite3.Error)
 
 
 class CommandError(Exception):
@@ -25,20 +36,26 @@ class CommandError(Exception):
 
 
 @contextmanager
-def database_errors() -> Iterator[None]:
-    """Turn an unreachable or broken database into a one-line CommandError."""
+def database_errors(advice: str = MIGRATE_ADVICE) -> Iterator[None]:
+    """Turn an unreachable or broken database into a one-line CommandError.
+
+    `advice` follows the message of a failed statement (say, a missing table).
+    """
     try:
         yield
-    except (DBConnectionError, ConnectionError, OSError) as exc:
-        raise CommandError(f"cannot reach the database: {exc}") from None
-    except OperationalError as exc:
-        raise CommandError(
-            f"database error: {exc} (is it migrated? run `python -m project migrate`)"
-        ) from None
+    except BrokenPipeError:  # stdout's reader went away (`| head`): not the database
+        raise
+    except DatabaseUnreachable as exc:
+        raise CommandError(f"cannot reach the database {exc}") from None
+    except LOST_CONNECTION as exc:
+        raise CommandError(f"cannot reach the database: {reason(exc)}") from None
+    except FAILED_STATEMENT as exc:
+        raise CommandError(f"database error: {reason(exc)}{advice}") from None
 
 
 async def open_database(context: TortoiseContext, settings: Settings, *, migrated: bool) -> None:
     """Initialise Tortoise in `context`; with `migrated`, refuse a schema behind the head."""
+    await probe_database(settings)
     await context.init(config=tortoise_config(settings))
     if migrated:
         await require_migrated()
@@ -55,6 +72,15 @@ async def require_migrated() -> None:
             f"the database is not migrated ({len(state.pending)} migration(s) pending); "
             "run `python -m project migrate` first"
         )
+
+
+@asynccontextmanager
+async def aerich(settings: Settings) -> AsyncIterator[AerichCommand]:
+    """Aerich's command API on the configured database, once it is known to open."""
+    await probe_database(settings)
+    config = tortoise_config(settings)
+    async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as command:
+        yield command
 
 
 class BaseCommand:

@@ -60,3 +60,9 @@ class Progress:
         if self.enabled:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+def rate(rows: int, seconds: float) -> str:
+    """How long a bulk command took and its speed: `in 1.2 s (8,000 rows/s)`."""
+    per_second = rows / seconds if seconds > 0 else 0.0
+    return f"in {seconds:.1f} s ({per_second:,.0f} rows/s)"

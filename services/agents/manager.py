@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from agent import ToolCatalog
+from agent.tools.registry import DEFAULT_TOOL_NAMES
 from core.clock import utcnow
 from core.errors import Conflict, ErrorCode, NotFound, UnprocessableEntity
 from core.settings import Settings
@@ -34,8 +35,6 @@ from services.auth import Caller
 from services.common.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
 
 BUILTIN_CHOICE = AgentChoice(BUILTIN_AGENT, 0, None)
-# The built-in agent offers the built-in tools (plugin tools are offered by agents that name them).
-BUILTIN_TOOLS = ("calculator", "clock", "remember", "recall")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,8 @@ class AgentManager:
                 provider=settings.agent_provider,
                 description="The built-in agent, configured by the server's settings.",
                 model=settings.agent_model,
-                tools=BUILTIN_TOOLS,
+                # The built-in tools only: plugin tools are offered by agents that name them.
+                tools=DEFAULT_TOOL_NAMES,
                 tools_requiring_approval=tuple(sorted(settings.tools_requiring_approval)),
                 history_window=settings.agent_history_window,
             ),
@@ -221,8 +221,6 @@ class AgentManager:
                 Draft202012Validator.check_schema(tool.parameters)
             except SchemaError as exc:
                 errors.append(_error([*where, "parameters"], f"not a JSON Schema: {exc.message}"))
-            except RecursionError:
-                errors.append(_error([*where, "parameters"], "nested too deeply"))
         if errors:
             raise UnprocessableEntity(
                 "The agent is invalid.", code=ErrorCode.VALIDATION_ERROR, data={"errors": errors}

@@ -119,5 +119,6 @@ class AgentRuntimes:
                 settings.openai_api_key,
                 settings.agent_model,
                 settings.agent_request_timeout_seconds,
+                max_retries=settings.agent_request_retries,
             )
         return self._openai.for_model(model or self._settings.agent_model)

@@ -80,12 +80,15 @@ class HITLManager:
         comment: str | None,
     ) -> Approval:
         """Record a decision exactly once and wake the run."""
-        if decision is Decision.APPROVE and arguments is not None:
-            self._validate(approval.tool, arguments)
+        # A decided approval answers 409 whatever the body: arguments are checked after.
+        if approval.status is not ApprovalStatus.PENDING:
+            raise self._already_decided(approval)
         now = utcnow()
         if approval.expires_at <= now:
             await self.expire(approval.id)
             raise self._already_decided(await Approval.get(id=approval.id))
+        if decision is Decision.APPROVE and arguments is not None:
+            self._validate(approval.tool, arguments)
         approved = decision is Decision.APPROVE
         async with in_transaction():
             won = await Approval.settle(
@@ -135,7 +138,12 @@ class HITLManager:
             raise UnprocessableEntity(
                 f"The edited arguments do not match the schema of {tool!r}: {exc.message}",
                 code=ErrorCode.INVALID_TOOL_ARGUMENTS,
-                data={"errors": list(exc.errors)},
+                data={
+                    "errors": [
+                        {"loc": ["body", "arguments"], "msg": error, "type": "tool_schema"}
+                        for error in exc.errors
+                    ]
+                },
             ) from None
 
     async def _record_on_tool_call(

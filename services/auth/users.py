@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID
 
+from cachetools import TTLCache
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -16,15 +18,26 @@ from tortoise.transactions import in_transaction
 
 from core.clock import utcnow
 from core.database import Database
-from core.errors import Conflict, ErrorCode, NotFound, Unauthorized
+from core.errors import Conflict, ErrorCode, NotFound, Unauthorized, UnprocessableEntity
 from models import ApiToken, User
 
 M = TypeVar("M", bound=Model)
 
 TOKEN_PREFIX = "tp_"
+TOKEN_BYTES = 32  # random bytes of a token: 43 characters of base64url
+# What `_issue` hands out; anything else is refused before the database is asked.
+TOKEN_FORMAT = re.compile(r"tp_[A-Za-z0-9_-]{43}")
 PREFIX_CHARS = 12  # "tp_" + 9 characters: enough to name a token, useless to guess it
 # last_used_at is refreshed at most this often, so auth costs no write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+# Well-formed tokens the database did not know (or knew as revoked) are remembered,
+# so repeating one costs a dictionary lookup. A random token is never issued
+# later and a revocation is final, so the expiry is only a bound on memory.
+REJECTED_TOKENS_KEPT = 10_000
+REJECTED_TOKENS_SECONDS = 600
+# Names fit the column and can be typed in a shell unquoted: `createtoken alice@example.com`.
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+USERNAME_RULE = "1 to 64 characters: letters A-Z and a-z, digits, and . _ - @"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +78,14 @@ class UserService:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._rejected: TTLCache[str, bool] = TTLCache(
+            maxsize=REJECTED_TOKENS_KEPT, ttl=REJECTED_TOKENS_SECONDS
+        )
 
     async def create_user(self, username: str, *, is_admin: bool = False) -> IssuedToken:
-        """Create a user with a first token."""
+        """Create a user with a first token; the name must follow USERNAME_RULE."""
+        if not USERNAME_PATTERN.fullmatch(username):
+            raise UnprocessableEntity(f"Invalid user name {username!r}: use {USERNAME_RULE}.")
         async with in_transaction():
             try:
                 user = await User.create(username=username, is_admin=is_admin)
@@ -84,11 +102,15 @@ class UserService:
             raise NotFound(f"No user named {username!r}.")
         return await self._issue(user, name=name)
 
-    async def revoke_token(self, prefix: str) -> int:
-        """Revoke every live token with this prefix; return how many."""
-        return await ApiToken.filter(prefix=prefix, revoked_at__isnull=True).update(
-            revoked_at=utcnow()
-        )
+    async def live_tokens(self, token_or_prefix: str) -> list[ApiToken]:
+        """The live tokens a whole token or a prefix names, oldest first, their user loaded."""
+        named = ApiToken.filter(revoked_at__isnull=True, **_naming(token_or_prefix))
+        return await named.select_related("user").order_by("created_at")
+
+    async def revoke_token(self, token_or_prefix: str) -> int:
+        """Revoke the live tokens a whole token or a prefix names; return how many."""
+        named = ApiToken.filter(revoked_at__isnull=True, **_naming(token_or_prefix))
+        return await named.update(revoked_at=utcnow())
 
     async def get_or_create_dev_user(self, username: str) -> IssuedToken | None:
         """Create `username` with a token when no user exists at all."""
@@ -97,11 +119,20 @@ class UserService:
         return await self.create_user(username, is_admin=True)
 
     async def authenticate(self, token: str) -> Caller:
-        """Resolve a bearer token, or raise Unauthorized."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        """Resolve a bearer token, or raise Unauthorized.
+
+        A rejected token costs at most one database lookup: its format is
+        checked first, and a well-formed token found unknown or revoked is
+        remembered and refused from memory afterwards.
+        """
+        if not TOKEN_FORMAT.fullmatch(token):
             raise Unauthorized("Malformed bearer token.")
-        stored = await ApiToken.with_user(self._database, hash_token(token))
+        token_hash = hash_token(token)
+        if token_hash in self._rejected:
+            raise Unauthorized("Unknown or revoked token.")
+        stored = await ApiToken.with_user(self._database, token_hash)
         if stored is None or stored.revoked_at is not None:
+            self._rejected[token_hash] = True
             raise Unauthorized("Unknown or revoked token.")
         now = utcnow()
         if stored.last_used_at is None or now - stored.last_used_at > LAST_USED_RESOLUTION:
@@ -110,7 +141,20 @@ class UserService:
         return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
 
     async def _issue(self, user: User, name: str) -> IssuedToken:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
         prefix = token[:PREFIX_CHARS]
         await ApiToken.create(user=user, name=name, prefix=prefix, token_hash=hash_token(token))
         return IssuedToken(token=token, prefix=prefix, user=user)
+
+
+def _naming(token_or_prefix: str) -> dict[str, str]:
+    """The filter for a whole token (by its hash: a leaked token) or its stored prefix."""
+    if TOKEN_FORMAT.fullmatch(token_or_prefix):
+        return {"token_hash": hash_token(token_or_prefix)}
+    if len(token_or_prefix) == PREFIX_CHARS and token_or_prefix.startswith(TOKEN_PREFIX):
+        return {"prefix": token_or_prefix}
+    # Not echoed: it may be a mistyped secret.
+    raise UnprocessableEntity(
+        f"That is neither a whole token ({TOKEN_PREFIX} and 43 more characters) nor a token "
+        f"prefix (its first {PREFIX_CHARS} characters, as `listusers` shows them)."
+    )

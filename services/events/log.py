@@ -203,9 +203,9 @@ class EventLog:
             events = self.hub.tail_after(run_id, last)
             if not events:
                 try:
-                    # Ask whether the run ended *before* reading: a terminal event committed
-                    # between the two queries is then still read, never skipped.
-                    ended = await RunEvent.has_end(self._database, run_id)
+                    # Ask whether the log is closed *before* reading: a terminal event
+                    # committed between the two queries is then still read, never skipped.
+                    ended = await RunEvent.log_is_closed(self._database, run_id)
                     events = await self.read(run_id, last)
                 except UNAVAILABLE_ERRORS:
                     # The database is saturated or briefly gone: the client stays
@@ -216,7 +216,7 @@ class EventLog:
                     await asyncio.sleep(self.poll_seconds)
                     continue
                 if not events and ended:
-                    return  # nothing after `last` in a finished run (or `last` is past its end)
+                    return  # nothing after `last` in an ended or deleted run (or past its end)
             for event in events:
                 yield event
                 last = event.seq

@@ -6,8 +6,21 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from agent import ChatTurn
+from agent import ChatTurn, ToolFailed
+from agent.tools.registry import DEFAULT_TOOL_NAMES
+from core.errors import PayloadTooLarge, UnprocessableEntity
+from core.settings import Settings, SettingsError, env_name
 from services.sessions import AgentContextManager
+
+
+def check_agent_settings(settings: Settings) -> None:
+    """Raise SettingsError, naming the variable and the tools, for a tool that does not exist."""
+    unknown = sorted(settings.tools_requiring_approval - set(DEFAULT_TOOL_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"invalid setting {env_name('tools_requiring_approval')}: "
+            f"unknown tool {', '.join(unknown)}; the tools are {', '.join(DEFAULT_TOOL_NAMES)}"
+        )
 
 
 class SessionToolContext:
@@ -22,8 +35,11 @@ class SessionToolContext:
         return dict((await self._contexts.get(self._session_id)).data)
 
     async def set_context_key(self, key: str, value: Any) -> None:
-        """Set one key, bumping the context version."""
-        await self._contexts.set_key(self._session_id, key, value)
+        """Set one key, bumping the context version; a refused write fails the tool call."""
+        try:
+            await self._contexts.set_key(self._session_id, key, value)
+        except (UnprocessableEntity, PayloadTooLarge) as exc:
+            raise ToolFailed(exc.detail) from None
 
 
 def to_turns(messages: Sequence[dict[str, Any]]) -> list[ChatTurn]:

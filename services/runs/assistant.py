@@ -9,10 +9,12 @@ from tortoise.transactions import in_transaction
 from agent import AssistantMessage
 from core.clock import utcnow
 from core.database import Database
+from core.storable import clean_text
 from models import AppendRequest, EventType, Message, MessageDraft, MessageRole, MessageStatus, Run
 from models.locks import lock_in_id_order
 from services.events import EventDraft, EventLog, TextCheckpoint
 from services.events.payloads import message_data
+from services.runs.sanitize import storable_message
 
 
 class AssistantStream:
@@ -43,6 +45,7 @@ class AssistantStream:
                     )
                 )
             self._last_flush = time.monotonic()
+        text = clean_text(text)  # a NUL or lone surrogate could not be stored: U+FFFD instead
         self._text.append(text)
         self._pending.append(text)
         if time.monotonic() - self._last_flush >= self._coalesce:
@@ -78,6 +81,7 @@ class AssistantStream:
         One transaction: the message's final state and the events that show it
         are never committed apart.
         """
+        final = storable_message(final)
         drafts: list[EventDraft] = []
         async with in_transaction():
             # The run row first, as the event writer locks it before the message.

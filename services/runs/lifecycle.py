@@ -22,6 +22,7 @@ dying process never logged).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -50,6 +51,10 @@ CANCELLED_REASON = "The run was cancelled."
 INTERRUPTED_REASON = "The run was interrupted."
 
 
+class _StoredByAnother(Exception):
+    """The run's input message was stored by a concurrent request with the same client id."""
+
+
 class RunLifecycle:
     """Move runs between states; `owner` names this process in the leases it takes."""
 
@@ -66,20 +71,27 @@ class RunLifecycle:
         draft: MessageDraft,
         *,
         take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
         agent_version: int = 0,
         agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
-        With `take_slot` the run holds its session's slot from the start;
-        None if another run holds it. The events are published by the caller.
-        The run records its agent version (0 and no row: the built-in agent).
+        With `take_slot` the run holds its session's slot from the start.
+        `admit` runs first in the transaction and may refuse the run by
+        raising (nothing is written then). None, and nothing written, if
+        another run holds the slot or a concurrent retry stored this
+        client_message_id first (the caller tells the two apart). The events
+        are published by the caller. The run records its agent version (0 and
+        no row: the built-in agent).
         """
         # The message's id is chosen here, so the run row names its input message
         # when it is inserted (no second UPDATE of the row).
         message_id = draft.id or uuid4()
         try:
             async with in_transaction():
+                if admit is not None:
+                    await admit()
                 run = await Run.queue(
                     session_id,
                     agent,
@@ -92,17 +104,19 @@ class RunLifecycle:
                 outcome = (await Message.append(self._database, [request], utcnow()))[0]
                 if isinstance(outcome, BaseException):
                     raise outcome
+                if not outcome.created:
+                    raise _StoredByAnother  # roll back this run: the retry has its own
                 message = outcome.message
-                if message.id != message_id:  # a concurrent retry stored this message first
-                    await Run.name_input_message(run.id, message.id, utcnow())
                 stored = await self._events.append_in_transaction(
                     [
                         EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED)),
                         EventDraft(run.id, EventType.MESSAGE, message_data(message)),
                     ]
                 )
-        except IntegrityError:
-            return None  # the session's slot is held (the unique active_session_id)
+        except (IntegrityError, _StoredByAnother):
+            # The unique active_session_id (the slot is held) or the unique
+            # client_message_id (a concurrent retry committed first).
+            return None
         return run, [event for event in stored if isinstance(event, StoredEvent)]
 
     async def promote_next(self, session_id: UUID) -> UUID | None:

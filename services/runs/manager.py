@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -24,12 +25,10 @@ from models.messages import replay
 from services.agents import AgentManager
 from services.auth import Caller
 from services.events import EventLog
+from services.runs.caps import RunCaps
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
 from services.sessions import SessionManager
-
-# A run that logs one of these waits for a person or the client.
-_WAITING_EVENT_TYPES = frozenset({EventType.APPROVAL_REQUIRED, EventType.CLIENT_TOOL_CALL})
 
 
 class OnBusy(StrEnum):
@@ -61,8 +60,10 @@ class RunManager:
         executor: RunExecutor,
         agents: AgentManager,
         max_title_chars: int,
+        caps: RunCaps,
     ) -> None:
         self._database = database
+        self._caps = caps
         # A session created by its first message is titled by that message's first line.
         self._title_chars = min(max_title_chars, 80)
         self._sessions = sessions
@@ -88,7 +89,10 @@ class RunManager:
         client_message_id: str | None,
         on_busy: OnBusy,
     ) -> Run:
-        """Commit the user's message and a new run, then schedule the run."""
+        """Commit the user's message and a new run, then schedule the run.
+
+        Refused with 429 when the caller is at a per-user cap (see `RunCaps`).
+        """
         if not self._executor.accepting:
             raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
         session = await self._session_for(caller, session_id, message, agent)
@@ -102,16 +106,23 @@ class RunManager:
         take_slot = on_busy is OnBusy.REJECT
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
+        admit = functools.partial(
+            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+        )
         choice = await self._agents.for_run(session)
         queued = await self._lifecycle.queue(
             session.id,
             choice.name,
             draft,
             take_slot=take_slot,
+            admit=admit,
             agent_version=choice.version,
             agent_config_id=choice.config_id,
         )
-        if queued is None:
+        if queued is None:  # the slot is held, or a concurrent retry stored the message first
+            earlier = await self._replay(session, draft) if client_message_id else None
+            if earlier is not None:
+                return earlier
             raise await self._busy(session.id)
         run, stored = queued
         self._events.publish(stored)
@@ -123,14 +134,24 @@ class RunManager:
 
     async def wait_for_turn(self, run: Run) -> RunTurn:
         """Follow a run until it ends or waits for someone; return how far it got."""
+        approval, call = None, None
         async for event in self._events.follow(run.id, 0):
-            if event.type in TERMINAL_EVENT_TYPES or event.type in _WAITING_EVENT_TYPES:
+            if event.type in TERMINAL_EVENT_TYPES:
                 break
+            # A replayed request reads past approvals and client calls settled since.
+            if event.type == EventType.APPROVAL_REQUIRED:
+                approval = await Approval.pending_for_run(run.id)
+                if approval is not None:
+                    break
+            if event.type == EventType.CLIENT_TOOL_CALL:
+                call = await ToolCall.awaiting_client(run.id)
+                if call is not None:
+                    break
         return RunTurn(
             run=await Run.get(id=run.id),
             messages=await Message.of_run(run.id),
-            approval=await Approval.pending_for_run(run.id),
-            client_tool_call=await ToolCall.awaiting_client(run.id),
+            approval=approval,
+            client_tool_call=call,
         )
 
     async def cancel(self, run: Run) -> Run:
@@ -143,7 +164,7 @@ class RunManager:
                 code=ErrorCode.RUN_NOT_CANCELLABLE,
                 data={"run_status": str(current.status)},
             )
-        return cancelled
+        return await Run.get(id=cancelled.id)  # as it ended: its end event is now logged
 
     async def _session_for(
         self, caller: Caller, session_id: UUID | None, message: str, agent: str | None

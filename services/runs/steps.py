@@ -45,6 +45,7 @@ from services.events import EventLog
 from services.events.payloads import approval_required_data, client_tool_call_data
 from services.runs.agent import SessionToolContext, to_turns
 from services.runs.assistant import AssistantStream
+from services.runs.sanitize import storable_call, storable_error, storable_outcome
 from services.sessions import AgentContextManager
 
 
@@ -101,7 +102,7 @@ class RunSteps:
                     result.finished = True
                 elif isinstance(event, RunError):
                     await stream.flush()
-                    result.error = event
+                    result.error = storable_error(event)
         except asyncio.CancelledError:
             await asyncio.shield(stream.checkpoint())  # keep the partial text
             raise
@@ -131,9 +132,12 @@ class RunSteps:
     async def propose_tool_call(self, run: Run, request: ToolCallRequested) -> None:
         """Record a requested tool call; ask for approval, or the client, when it needs one."""
         registry = (await self._agents.for_run(run)).runner.registry
+        request, refused = storable_call(request)
         status, error, expires_at = ToolCallStatus.APPROVED, None, None
         if not registry.knows(request.tool):
             status, error = ToolCallStatus.FAILED, f"Unknown tool: {request.tool!r}"
+        elif refused is not None:  # reported to the model like a schema violation
+            status, error = ToolCallStatus.FAILED, refused
         else:
             try:
                 registry.validate(request.tool, request.arguments)
@@ -226,5 +230,6 @@ class RunSteps:
         context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]
         runner = (await self._agents.for_run(run)).runner
         outcome = await runner.execute_tool(call.tool, call.arguments, context)
+        outcome = storable_outcome(call.tool, outcome)
         await ToolCall.record_outcome(call.id, outcome.ok, outcome.result, outcome.error, utcnow())
         return outcome

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +9,14 @@ from tortoise.transactions import in_transaction
 
 from core.clock import utcnow
 from core.database import Database
-from core.errors import ErrorCode, PayloadTooLarge, PreconditionFailed, session_not_found
+from core.errors import (
+    ErrorCode,
+    PayloadTooLarge,
+    PreconditionFailed,
+    UnprocessableEntity,
+    session_not_found,
+)
+from core.storable import Unstorable, check_json, json_size
 from models import AgentContext
 
 
@@ -32,7 +38,7 @@ class AgentContextManager:
         self, session_id: UUID, data: dict[str, Any], expected_version: int | None
     ) -> AgentContext:
         """Replace the data if the version still matches (None: unconditionally)."""
-        self._check_size(data)
+        self._check(data)
         written = await AgentContext.replace(
             self._database, session_id, data, expected_version, utcnow()
         )
@@ -52,14 +58,23 @@ class AgentContextManager:
             if context is None:
                 raise session_not_found()
             data = {**context.data, key: value}
-            self._check_size(data)
+            self._check(data)
             await AgentContext.write_data(context.id, data, utcnow())
         return await self.get(session_id)
 
-    def _check_size(self, data: dict[str, Any]) -> None:
-        size = len(json.dumps(data, separators=(",", ":")).encode())
+    def _check(self, data: dict[str, Any]) -> None:
+        """Refuse data that breaks a storage rule (422) or exceeds the size limit (413)."""
+        try:
+            check_json(data)
+        except Unstorable as exc:
+            raise UnprocessableEntity(
+                f"The context cannot be stored: {exc}",
+                code=ErrorCode.VALIDATION_ERROR,
+                data={"errors": [{"loc": ["data"], "msg": str(exc), "type": "value_error"}]},
+            ) from None
+        size = json_size(data)
         if size > self.max_bytes:
             raise PayloadTooLarge(
-                f"The context is {size} bytes; the limit is {self.max_bytes}.",
+                f"The context would be {size} bytes of JSON; the limit is {self.max_bytes}.",
                 data={"limit_bytes": self.max_bytes},
             )

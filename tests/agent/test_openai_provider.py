@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -160,6 +162,39 @@ async def test_http_500_is_a_provider_error(fake_openai: Any, provider: OpenAIPr
     assert len(fake_openai.requests) == 1  # max_retries=0
 
 
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        ({"detail": "model llama9 is not loaded"}, '{"detail":"model llama9 is not loaded"}'),
+        ("upstream\n  worker crashed", "upstream worker crashed"),
+    ],
+)
+async def test_the_error_body_is_kept_and_logged(
+    fake_openai: Any,
+    provider: OpenAIProvider,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    body: Any,
+    kept: str,
+) -> None:
+    fake_openai.reply(status=500, error_body=body)
+    # The app's logging setup stops `terrapin` records at its own handler; caplog is on the root.
+    monkeypatch.setattr(logging.getLogger("terrapin"), "propagate", True)
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, [ChatTurn("user", "x")])
+    assert info.value.message == f"The model provider answered HTTP 500: {kept}"
+    assert any(kept in record.getMessage() for record in caplog.records)
+
+
+async def test_a_long_error_body_is_truncated(fake_openai: Any, provider: OpenAIProvider) -> None:
+    fake_openai.reply(status=502, error_body="x" * 5000)
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, [ChatTurn("user", "x")])
+    assert info.value.message.startswith("The model provider answered HTTP 502: xxx")
+    assert info.value.message.endswith("…")
+    assert len(info.value.message) < 600
+
+
 async def test_retries_recover_from_a_500(fake_openai: Any) -> None:
     fake_openai.reply(status=500)
     fake_openai.reply([chunk(content="ok")])
@@ -184,6 +219,48 @@ async def test_slow_server_times_out(fake_openai: Any, delay: str) -> None:
         await provider.aclose()
     assert info.value.code == "provider_timeout"
     assert time.monotonic() - started < 5
+
+
+async def test_a_hung_server_fails_within_one_budget_whatever_the_retries(
+    fake_openai: Any,
+) -> None:
+    for _ in range(5):  # every attempt hangs: the server answers nothing
+        fake_openai.reply([chunk(content="never")], delay_before_headers=60)
+    provider = OpenAIProvider(fake_openai.base_url, "k", "m", timeout_seconds=1.5, max_retries=4)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProviderError) as info:
+            await collect(provider, [ChatTurn("user", "x")])
+    finally:
+        await provider.aclose()
+    assert info.value.code == "provider_timeout"
+    # One budget, not one per attempt (five attempts and their backoff took over 10 s).
+    assert time.monotonic() - started < 6
+
+
+async def test_the_budget_covers_the_wait_for_the_first_piece(fake_openai: Any) -> None:
+    # Headers and the first chunk each come within the timeout, but not both together.
+    fake_openai.reply([chunk(content="late")], delay_before_headers=0.7, delay_before_body=0.7)
+    provider = OpenAIProvider(fake_openai.base_url, "k", "m", timeout_seconds=1, max_retries=0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await collect(provider, [ChatTurn("user", "x")])
+    finally:
+        await provider.aclose()
+    assert info.value.code == "provider_timeout"
+
+
+async def test_a_slow_reader_does_not_use_up_the_budget(fake_openai: Any) -> None:
+    fake_openai.reply([chunk(content="a"), chunk(content="b"), chunk(content="c")])
+    provider = OpenAIProvider(fake_openai.base_url, "k", "m", timeout_seconds=0.5, max_retries=0)
+    received = []
+    try:
+        async for item in provider.stream([ChatTurn("user", "x")], []):
+            received.append(item)
+            await asyncio.sleep(0.6)  # the caller's own work between two pieces
+    finally:
+        await provider.aclose()
+    assert received == [TextDelta("a"), TextDelta("b"), TextDelta("c")]
 
 
 async def test_unreachable_server_is_a_provider_error() -> None:
@@ -252,7 +329,8 @@ async def test_runner_turns_http_errors_into_run_error(
     fake_openai.reply(status=503)
     agent = AgentRunner(provider, build_default_registry(frozenset()))
     events = [event async for event in agent.step([ChatTurn("user", "x")])]
-    assert events == [RunError("provider_error", "The model provider answered HTTP 503")]
+    body = '{"error":{"message":"boom","type":"server_error","code":null}}'
+    assert events == [RunError("provider_error", f"The model provider answered HTTP 503: {body}")]
 
 
 async def test_usage_is_asked_for_and_reported_last(

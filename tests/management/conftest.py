@@ -14,10 +14,19 @@ from tests.databases import REPO_ROOT
 
 
 def manage(
-    database_url: str, *args: str, stdin: str = "", timeout: float = 60
+    database_url: str,
+    *args: str,
+    stdin: str = "",
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one management command against `database_url`; stdin is a pipe, never a tty."""
-    env = {**os.environ, "DATABASE_URL": database_url, "TERRAPIN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TERRAPIN_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "project", *args],
         cwd=REPO_ROOT,

@@ -80,6 +80,8 @@ async def test_edited_arguments_must_match_the_schema(
         )
         problem = assert_problem(response, 422, "invalid_tool_arguments")
         assert problem["errors"], problem
+        for error in problem["errors"]:  # the same shape as every 422's field errors
+            assert error["loc"] == ["body", "arguments"] and error["msg"] and error["type"]
     for bad_body in ({"decision": "maybe"}, {"decision": "approve", "arguments": [1]}, {}):
         assert_problem(await client.post(url, headers=headers, json=bad_body), 422)
     unknown = f"{API}/approvals/00000000-0000-4000-8000-000000000000/decision"
@@ -95,6 +97,11 @@ async def test_edited_arguments_must_match_the_schema(
         url, headers=headers, json={"decision": "approve", "arguments": {"key": "k", "value": 2}}
     )
     assert ok.status_code == 200, ok.text
+    # Decided: a second decision is a conflict, even with arguments the schema refuses.
+    again = await client.post(
+        url, headers=headers, json={"decision": "approve", "arguments": {"key": "k"}}
+    )
+    assert_problem(again, 409, "approval_already_decided")
     events = await run_events(client, headers, body["run"]["id"])
     assert events[-1].data["status"] == "completed"
     context = await get_json(client, f"/sessions/{session['id']}/context", headers)

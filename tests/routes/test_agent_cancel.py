@@ -72,7 +72,11 @@ async def test_cancel_queued_and_waiting_runs(
     queued_id = await wait_until(queued_run)
     assert (await get_json(client, f"/runs/{queued_id}", headers))["status"] == "queued"
 
-    assert_cancelled(await cancel(client, headers, queued_id), queued_id)
+    cancelled = await cancel(client, headers, queued_id)
+    assert_cancelled(cancelled, queued_id)
+    # The answer is the run as it ended: its last event is the `done` just logged.
+    read = await get_json(client, f"/runs/{queued_id}", headers)
+    assert cancelled.json() == read and read["last_event_id"] == 3
     queued_events = await asyncio.wait_for(queued_stream, 30)
     assert types(queued_events) == ["run", "message", "done"]
     assert queued_events[-1].data["status"] == "cancelled"

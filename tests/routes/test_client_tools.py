@@ -197,10 +197,12 @@ async def test_results_only_for_waiting_calls_of_your_runs(
         {"output": 1},
         {"tool_call_id": "", "output": 1},
         {"tool_call_id": call_id, "output": 1, "extra": True},
-        {"tool_call_id": call_id, "output": "x" * (services.settings.max_message_bytes + 1)},
         {"tool_call_id": call_id, "output": {"text": "nul \x00"}},
     ):
         assert_problem(await client.post(url, headers=headers, json=bad), 422, "validation_error")
+    too_big = {"tool_call_id": call_id, "output": "x" * services.settings.max_message_bytes}
+    problem = assert_problem(await client.post(url, headers=headers, json=too_big), 413)
+    assert problem["limit_bytes"] == services.settings.max_message_bytes
     run = await get_json(client, f"/runs/{run_id}", headers)
     assert run["status"] == "waiting_for_client"  # nothing above answered it
 

@@ -9,18 +9,17 @@ from core.errors import AppError
 from core.settings import Settings
 from project.management.base import BaseCommand, CommandError
 from services import UserService
+from services.auth.users import USERNAME_RULE
 
 
 class Command(BaseCommand):
     help = "Create a user and print a new API token as the last line."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("name")
+        parser.add_argument("name", help=f"the user's name: {USERNAME_RULE}")
         parser.add_argument("--admin", action="store_true", help="may read every session")
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        if not 1 <= len(options.name) <= 64:
-            raise CommandError("the user name must be 1 to 64 characters")
         try:
             async with Database.opened(settings) as database:
                 issued = await UserService(database).create_user(

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from aerich import Command as AerichCommand
-
-from core.database import APP_LABEL, tortoise_config
-from core.database.schema import MIGRATIONS_DIR
 from core.settings import Settings
-from project.management.base import BaseCommand
+from project.management.base import BaseCommand, aerich, database_errors
 
 
 class Command(BaseCommand):
@@ -17,9 +13,9 @@ class Command(BaseCommand):
     needs_database = False  # Aerich opens and closes its own connections
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        config = tortoise_config(settings)
-        async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as aerich:
-            applied = await aerich.upgrade(run_in_transaction=True)
+        with database_errors(advice=""):
+            async with aerich(settings) as command:
+                applied = await command.upgrade(run_in_transaction=True)
         for name in applied:
             print(f"applied {name}")
         print(f"database is at the migration head ({len(applied)} applied now)")

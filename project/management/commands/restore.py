@@ -1,28 +1,23 @@
 """Load a `backup` file into a migrated, empty database of either dialect.
 
-Rows go in parents first, in batches that each commit in their own
-transaction; PostgreSQL sequences are moved past the restored ids at the end.
-A non-empty database is refused unless `--force`, which first deletes every
-application row (after confirmation on a terminal).
+Everything happens in one transaction: rows go in parents first, counters
+behind their rows are raised, PostgreSQL sequences are moved past the
+restored ids. A failure anywhere leaves the database as it was. A non-empty
+database is refused unless `--force`, which deletes every application row
+first, in the same transaction (after confirmation on a terminal).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
+from core.database import Database
 from core.settings import Settings
-from project.backup import (
-    BackupError,
-    app_models,
-    fix_sequences,
-    inspect_target,
-    load_rows,
-    read_plan,
-    wipe,
-)
+from project.backup import BackupError, inspect_target, read_plan, restore
 from project.management.base import BaseCommand, CommandError
-from project.management.terminal import Progress, add_destructive_arguments, confirm
+from project.management.terminal import Progress, add_destructive_arguments, confirm, rate
 
 
 class Command(BaseCommand):
@@ -61,13 +56,19 @@ class Command(BaseCommand):
             return 0
         if existing:
             confirm(f"Delete all {existing} rows of this database?", assume_yes=options.yes)
-            await wipe(app_models())
+        started = time.monotonic()
+        database = Database.for_settings(settings)
         try:
-            counts = await load_rows(options.file, plan, Progress("restore"))
+            done = await restore(
+                options.file, plan, database, Progress("restore"), wipe=bool(existing)
+            )
         except BackupError as exc:
-            raise CommandError(f"{exc}; the database is partly restored") from None
-        fixed = await fix_sequences()
-        print(f"restored {sum(counts.values())} rows into {len(counts)} tables")
-        if fixed:
-            print(f"reset sequences: {', '.join(fixed)}")
+            raise CommandError(f"{exc}; nothing was restored") from None
+        total, elapsed = sum(done.rows.values()), time.monotonic() - started
+        print(f"restored {total} rows into {len(done.rows)} tables {rate(total, elapsed)}")
+        if done.repaired:
+            counters = ", ".join(f"{name} {n}" for name, n in done.repaired.items())
+            print(f"repaired counters: {counters} (raised to their rows' highest seq)")
+        if done.sequences:
+            print(f"reset sequences: {', '.join(done.sequences)}")
         return 0

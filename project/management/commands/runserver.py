@@ -1,48 +1,28 @@
-"""Serve the API with uvicorn on the app factory.
+"""Serve the API: one uvicorn process, or a gunicorn master with uvicorn workers.
 
-A SIGTERM is a normal, graceful stop here: new runs are refused, streams that
-wait for a human end (clients resume with Last-Event-ID), running runs get
-the grace period, pending writes are flushed, and the process exits 0
-(uvicorn alone would re-raise the signal).
+A SIGTERM is a normal, graceful stop with any number of workers (see
+`project/serving.py`): new runs are refused, streams that wait for a human
+end (clients resume with Last-Event-ID), running runs get the grace period,
+pending writes are flushed, and every process exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import socket
-from types import FrameType
-from typing import Any
+import os
+import sys
+import tempfile
 
 import uvicorn
-from fastapi import FastAPI
 
 from core.settings import Settings
 from project.app import create_app
 from project.management.base import BaseCommand, CommandError
-
-
-class GracefulServer(uvicorn.Server):
-    """A uvicorn Server that drains Terrapin first and treats SIGTERM as success."""
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self._terrapin = app
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        if sig == signal.SIGTERM and sig in self._captured_signals:
-            self._captured_signals.remove(sig)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        services = getattr(self._terrapin.state, "services", None)
-        if services is not None:
-            services.begin_drain()
-        await super().shutdown(sockets)
+from project.serving import GracefulServer, graceful_timeout
 
 
 class Command(BaseCommand):
-    help = "Serve the HTTP API with uvicorn."
+    help = "Serve the HTTP API with uvicorn (several workers: under gunicorn)."
     needs_database = False
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -58,23 +38,34 @@ class Command(BaseCommand):
             raise CommandError(
                 "SQLite serves one process; use DATABASE_URL=postgres://... for --workers > 1"
             )
-        common: dict[str, Any] = {
+        if options.workers > 1:
+            exec_gunicorn(options.host, options.port, options.workers)
+        common = {
             "host": options.host,
             "port": options.port,
-            "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
+            "timeout_graceful_shutdown": graceful_timeout(settings.shutdown_grace_seconds),
             "log_level": settings.log_level.lower(),
             "access_log": False,  # terrapin.access logs each request with its route template
         }
-        if options.workers > 1 or options.reload:
-            # uvicorn's supervisors import the factory in each worker process.
-            uvicorn.run(
-                "project.app:create_app",
-                factory=True,
-                workers=options.workers,
-                reload=options.reload,
-                **common,
-            )
+        if options.reload:
+            # uvicorn's reloader imports the factory in each process it starts.
+            uvicorn.run("project.app:create_app", factory=True, reload=True, **common)
             return 0
-        app = create_app(settings)
-        GracefulServer(uvicorn.Config(app, **common), app).run()
+        GracefulServer(uvicorn.Config(create_app(settings), **common)).run()
         return 0
+
+
+def exec_gunicorn(host: str, port: int, workers: int) -> None:
+    """Become a gunicorn master serving `workers` DrainingWorkers (`project/gunicorn_conf.py`).
+
+    The master starts as a new program in this process (same process id, so
+    whoever started runserver signals the master). The workers' metrics add
+    up in a fresh folder: prometheus_client picks its multiprocess mode when
+    it is first imported, so the folder must be in the environment before
+    that, in the master and in every worker, as a new program has it.
+    """
+    metrics_dir = tempfile.mkdtemp(prefix="terrapin-metrics-")
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:project.gunicorn_conf"]
+    argv += ["--bind", bind, "--workers", str(workers)]
+    os.execve(sys.executable, argv, {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir})

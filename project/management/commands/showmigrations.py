@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from aerich import Command as AerichCommand
-from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.exceptions import OperationalError
 
-from core.database import APP_LABEL, tortoise_config
-from core.database.schema import MIGRATIONS_DIR
+from core.database import APP_LABEL
 from core.settings import Settings
-from project.management.base import BaseCommand, CommandError
+from project.management.base import BaseCommand, aerich, database_errors
 
 
 class Command(BaseCommand):
@@ -22,17 +20,14 @@ class Command(BaseCommand):
     needs_database = False  # Aerich opens and closes its own connections
 
     async def handle(self, options: argparse.Namespace, settings: Settings) -> int:
-        config = tortoise_config(settings)
-        try:
-            async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as aerich:
-                await aerich.init()
-                history = await aerich.history()
+        with database_errors(advice=""):
+            async with aerich(settings) as command:
+                await command.init()
+                history = await command.history()
                 try:
-                    pending = set(await aerich.heads())
+                    pending = set(await command.heads())
                 except OperationalError:  # no aerich table: never migrated
                     pending = set(history)
-        except (DBConnectionError, ConnectionError, OSError) as exc:
-            raise CommandError(f"cannot reach the database: {exc}") from None
         print(APP_LABEL)
         for name in history:
             print(f" [{' ' if name in pending else 'X'}] {name}")

@@ -71,3 +71,28 @@ async def test_followers_wake_for_a_batch_whose_emitter_was_cancelled(
     # skips this process's own notifications, so nothing else would).
     await asyncio.wait_for(follower, timeout=5)
     assert [event.seq for event in await services.events.read(run.id, 0)] == [1]
+
+
+async def test_a_stream_ends_when_its_session_is_deleted(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await make_user(services)
+    turn = await client.post(
+        "/api/v1/agent/message",
+        json={"message": '/tool remember {"key": "k", "value": "v"}'},
+        headers=headers,
+    )
+    assert turn.status_code == 202, turn.text  # waits for an approval: its log stays open
+    run_id, session_id = UUID(turn.json()["run"]["id"]), turn.json()["run"]["session_id"]
+    monkeypatch.setattr(services.events, "poll_seconds", 0.05)
+
+    async def follow_all() -> list[StoredEvent]:
+        return [event async for event in services.events.follow(run_id, 0)]
+
+    follower = asyncio.create_task(follow_all())
+    await asyncio.sleep(0.2)
+    assert not follower.done()
+    deleted = await client.delete(f"/api/v1/sessions/{session_id}", headers=headers)
+    assert deleted.status_code == 204
+    events = await asyncio.wait_for(follower, 10)
+    assert [event.type for event in events][-1] == "approval_required"

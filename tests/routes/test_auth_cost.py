@@ -1,0 +1,81 @@
+"""Rejected credentials cost at most one cheap lookup: format first, then a remembered miss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from models import ApiToken
+from services import Services
+from services.auth.users import TOKEN_FORMAT
+from tests.factories import make_user
+from tests.problems import assert_problem
+
+API = "/api/v1"
+
+MALFORMED = [
+    "not-a-token",
+    "tp_",
+    "tp_" + "A" * 42,  # one character short
+    "tp_" + "A" * 44,  # one character long
+    "tp_" + "A" * 42 + "!",  # outside base64url
+    "tp_" + "A" * 42 + "+",  # standard base64, not base64url
+    "xx_" + "A" * 43,  # wrong prefix
+    "tp_" + "x" * 5000,
+]
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token hash the database is asked about."""
+    asked: list[str] = []
+    real = ApiToken.with_user.__func__  # type: ignore[attr-defined]
+
+    async def counting(cls: type[ApiToken], database: Any, token_hash: str) -> ApiToken | None:
+        asked.append(token_hash)
+        result: ApiToken | None = await real(cls, database, token_hash)
+        return result
+
+    monkeypatch.setattr(ApiToken, "with_user", classmethod(counting))
+    return asked
+
+
+async def test_malformed_tokens_never_reach_the_database(
+    client: httpx.AsyncClient, services: Services, lookups: list[str]
+) -> None:
+    await make_user(services)
+    for token in MALFORMED:
+        response = await client.get(f"{API}/sessions", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(response, 401, "unauthorized")
+    assert lookups == []
+
+
+async def test_an_unknown_token_is_looked_up_once(
+    client: httpx.AsyncClient, services: Services, lookups: list[str]
+) -> None:
+    unknown = {"Authorization": "Bearer tp_" + "A" * 43}
+    for _ in range(5):
+        assert_problem(await client.get(f"{API}/sessions", headers=unknown), 401, "unauthorized")
+    assert len(lookups) == 1
+
+
+async def test_a_revoked_token_is_looked_up_once_after_revocation(
+    client: httpx.AsyncClient, services: Services, lookups: list[str]
+) -> None:
+    issued = await services.users.create_user("frank")
+    auth = {"Authorization": f"Bearer {issued.token}"}
+    for _ in range(2):
+        assert (await client.get(f"{API}/sessions", headers=auth)).status_code == 200
+    assert len(lookups) == 2  # a valid token is looked up every time: revocation is immediate
+    await services.users.revoke_token(issued.prefix)
+    for _ in range(3):
+        assert_problem(await client.get(f"{API}/sessions", headers=auth), 401, "unauthorized")
+    assert len(lookups) == 3
+
+
+async def test_issued_tokens_have_the_checked_format(services: Services) -> None:
+    for n in range(20):
+        issued = await services.users.create_user(f"user{n}")
+        assert TOKEN_FORMAT.fullmatch(issued.token), issued.token
