@@ -5,9 +5,10 @@ old (the design Terrapin replaces) and Terrapin (`python -m project
 runserver`). Targets: SQLite, PostgreSQL, and PostgreSQL behind a proxy that
 adds 2 ms per round trip. Workloads: GET a session, list 50 messages, append
 a message, and (Terrapin only) one scripted agent turn over SSE.
-See benchmarks/README.md. Other benchmarks: `python -m benchmarks.group_commit`
-and `python -m benchmarks.scaling` (startup/RSS with 1,000,000 sessions,
-newest 50 of a 100,000-message session, 1,000 concurrent SSE runs).
+See benchmarks/README.md. Other benchmarks: `python -m benchmarks.group_commit`,
+`python -m benchmarks.scaling` (startup/RSS with 1,000,000 sessions,
+newest 50 of a 100,000-message session, 1,000 concurrent SSE runs) and
+`python -m benchmarks.branches` (forks at any history length and depth).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     │                                agent_not_found, tool_call_not_found
     ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
     │                                run_not_cancellable, session_archived, agent_exists,
-    │                                agent_retired, builtin_agent, tool_call_not_waiting
+    │                                agent_retired, builtin_agent, tool_call_not_waiting,
+    │                                message_not_editable, nothing_to_regenerate, nothing_to_answer
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
     ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments, unknown_agent,
@@ -55,6 +56,9 @@ class ErrorCode(StrEnum):
     AGENT_RETIRED = "agent_retired"
     BUILTIN_AGENT = "builtin_agent"
     TOOL_CALL_NOT_WAITING = "tool_call_not_waiting"
+    MESSAGE_NOT_EDITABLE = "message_not_editable"
+    NOTHING_TO_REGENERATE = "nothing_to_regenerate"
+    NOTHING_TO_ANSWER = "nothing_to_answer"
     VERSION_CONFLICT = "version_conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"

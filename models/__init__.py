@@ -9,6 +9,7 @@ from models.agent_versions import AgentVersion
 from models.agents import BUILTIN_AGENT, Agent
 from models.approvals import Approval
 from models.context import AgentContext
+from models.context_snapshots import ContextSnapshot
 from models.enums import (
     ACTIVE_RUN_STATUSES,
     READABLE_MESSAGE_STATUSES,
@@ -26,7 +27,7 @@ from models.messages import AppendOutcome, AppendRequest, AppendResult, Message,
 from models.request_counts import RequestCount
 from models.run_events import RunEvent
 from models.runs import Run
-from models.sessions import ChatSession
+from models.sessions import ChatSession, Segment
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
 from models.users import ApiToken, User
 
@@ -36,6 +37,7 @@ __models__ = [
     ChatSession,
     Message,
     AgentContext,
+    ContextSnapshot,
     Run,
     RunEvent,
     ToolCall,
@@ -65,6 +67,7 @@ __all__ = [
     "Approval",
     "ApprovalStatus",
     "ChatSession",
+    "ContextSnapshot",
     "EventType",
     "Message",
     "MessageDraft",
@@ -74,6 +77,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunStatus",
+    "Segment",
     "SessionStatus",
     "ToolCall",
     "ToolCallStatus",

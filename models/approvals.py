@@ -80,7 +80,7 @@ class Approval(Model):
 
     @classmethod
     async def cancel_pending(cls, run_id: UUID, now: datetime) -> None:
-        """Cancel the pending approvals of a run that was cancelled."""
+        """Cancel the pending approvals of a run that ended (nobody decides them any more)."""
         await cls.filter(run_id=run_id, status=ApprovalStatus.PENDING).update(
             status=ApprovalStatus.CANCELLED, decided_at=now
         )

@@ -22,12 +22,12 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from core.database import Database, Statement, literal, literals
+from core.database import Database, Dialect, Statement, literal, literals
 from core.errors import Conflict, ErrorCode, session_not_found
 from models.columns import ModelColumns
 from models.enums import READABLE_MESSAGE_STATUSES, MessageRole, MessageStatus, RunStatus
 from models.locks import lock_in_id_order
-from models.sessions import ChatSession
+from models.sessions import MAX_SEQ, SELF_LINEAGE, ChatSession, Segment, lineage_cte
 
 if TYPE_CHECKING:
     from models.runs import Run
@@ -66,31 +66,101 @@ class Message(Model):
 
     @classmethod
     async def page(
-        cls, database: Database, session_id: UUID, direction: str, seq: int, limit: int
+        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` committed messages after `seq` (ascending) or before it (descending).
 
-        Rows, not models: a response schema validates them directly.
+        Rows, not models: a response schema validates them directly. A fork's
+        page reads across its ancestors (`_lineage_page`).
         """
+        if session.is_fork:
+            return await cls._lineage_page(database, session, direction, seq, limit)
         statement = _PAGE_AFTER if direction == "after" else _PAGE_BEFORE
-        rows = await database.fetch_committed(statement, session_id, seq, limit)
+        rows = await database.fetch_committed(statement, session.id, seq, limit)
         return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+
+    @classmethod
+    async def _lineage_page(
+        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """A fork's page, read as the seq range it covers.
+
+        A history's seqs are 1..message_count without gaps, so the `limit`
+        messages after (or before) a seq are exactly a range of seqs; each
+        segment of the lineage that overlaps it is read by its index, and no
+        row outside the page is touched, however long the history. The rows
+        are ordered here: sorting them in SQL costs more than the read.
+        """
+        after, upto = _page_range(direction, seq, limit, session.message_count)
+        statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
+        rows = await database.fetch_committed(statement, session.id, after, upto)
+        rows.sort(key=_by_seq, reverse=direction == "before")
+        return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
+
+    @classmethod
+    async def at_seq(cls, database: Database, session: ChatSession, seq: int) -> Message | None:
+        """The message at `seq` of the session's history (its ancestors' included), if any.
+
+        On the ORM's connection: inside a transaction it sees the transaction's writes.
+        """
+        if not session.is_fork:
+            return await cls.get_or_none(session_id=session.id, seq=seq)
+        statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
+        rows = await database.execute(statement, session.id, seq - 1, seq)
+        return MESSAGE_COLUMNS.instance(database, rows[0]) if rows else None
+
+    @classmethod
+    async def latest_with_role(
+        cls, database: Database, segments: Sequence[Segment], role: MessageRole, below: int
+    ) -> Message | None:
+        """The newest message of `role` with a seq below `below`, searching segment by segment.
+
+        `segments` is a lineage (newest stretch first); each search is an
+        index scan backwards that stops at the first match.
+        """
+        for segment in segments:
+            upto = min(segment.upto, below - 1)
+            if upto <= segment.after:
+                continue
+            rows = await database.execute(
+                _LATEST_WITH_ROLE, segment.session_id, segment.after, upto, role.value
+            )
+            if rows:
+                return MESSAGE_COLUMNS.instance(database, rows[0])
+        return None
 
     @classmethod
     async def history_window(
         cls, database: Database, session_id: UUID, run_id: UUID, size: int
     ) -> list[dict[str, Any]]:
-        """The newest `size` messages run `run_id` may read, oldest first (turn fields only).
+        """The newest `size` messages run `run_id` may read, oldest first (turn fields and run).
 
         Messages of runs still queued behind this one are not its history yet.
+        A fork's window continues into what it shares with its ancestors (one
+        statement: `_window`); the two parts are merged here.
         """
-        rows = await database.fetch_committed(_WINDOW, session_id, run_id, size)
-        return [_TURN_COLUMNS.values(database, row) for row in reversed(rows)]
+        statement = _on(database, _WINDOW_PG, _WINDOW_SQLITE)
+        rows = await database.fetch_committed(statement, session_id, run_id, size)
+        readable = [row for row in rows if row["status"] in _READABLE_VALUES]
+        readable.sort(key=_by_seq)
+        return [_TURN_COLUMNS.values(database, row) for row in readable[-size:]]
 
     @classmethod
     async def of_run(cls, run_id: UUID) -> list[Message]:
         """The messages a run wrote (its input message included), in order."""
         return await cls.filter(run_id=run_id).order_by("seq")
+
+    @classmethod
+    async def answers_call(cls, run_id: UUID, call_id: str) -> bool:
+        """Whether the run holds the tool message answering its call `call_id`."""
+        return await cls.exists(run_id=run_id, role=MessageRole.TOOL, tool_call_id=call_id)
+
+    @classmethod
+    async def cut_short(cls, run_id: UUID) -> Message | None:
+        """The run's assistant reply that stopped part-way (its partial text is kept), if any."""
+        stopped = READABLE_MESSAGE_STATUSES - {MessageStatus.COMPLETE}
+        query = cls.filter(run_id=run_id, role=MessageRole.ASSISTANT, status__in=stopped)
+        return await query.order_by("-seq").first()
 
     @classmethod
     async def with_client_id(cls, session_id: UUID, client_message_id: str) -> Message | None:
@@ -129,8 +199,8 @@ class Message(Model):
 
 
 MESSAGE_COLUMNS = ModelColumns(Message)
-# What a model turn reads of a message.
-_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id")
+# What a model turn reads of a message, and the run that wrote it (which orders it).
+_TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call_id", "run_id")
 _PAGE_AFTER = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
@@ -143,17 +213,97 @@ _PAGE_BEFORE = Statement(
         "ORDER BY seq DESC LIMIT $3"
     )
 )
-# Messages posted without a run (run_id NULL) are history too: `NULL NOT IN (…)`
-# is not true, so they need their own clause.
-_WINDOW = Statement(
+
+
+def _per_segment(dialect: Dialect, condition: str) -> str:
+    """`FROM lineage l` and the messages `m` of each segment that meet `condition`.
+
+    Each segment must be read through the (session_id, seq) index, one probe
+    per segment. Left to themselves, PostgreSQL may hash-join a scan of the
+    whole message table (a LATERAL subquery behind an OFFSET 0 fence forces
+    the probes) and SQLite may scan the table too (CROSS JOIN keeps its join
+    order: the lineage outside, the index inside).
+    """
+    if dialect is Dialect.POSTGRES:
+        return (
+            "FROM lineage l CROSS JOIN LATERAL (SELECT * FROM message m "
+            f"WHERE m.session_id = l.id AND {condition} OFFSET 0) m"
+        )
+    return f"FROM lineage l CROSS JOIN message m WHERE m.session_id = l.id AND {condition}"
+
+
+def _lineage_range(dialect: Dialect) -> str:
+    """A fork's messages with `$2 < seq <= $3`, from each segment that overlaps the range."""
+    condition = (
+        "m.seq > CASE WHEN l.lo > $2 THEN l.lo ELSE $2 END "
+        "AND m.seq <= CASE WHEN l.hi < $3 THEN l.hi ELSE $3 END "
+        "AND l.lo < $3 AND l.hi > $2 AND l.lo < l.hi"
+    )
+    return f"{SELF_LINEAGE} SELECT {MESSAGE_COLUMNS.select('m')} {_per_segment(dialect, condition)}"
+
+
+_LINEAGE_RANGE_PG = Statement(lambda: _lineage_range(Dialect.POSTGRES), only=Dialect.POSTGRES)
+_LINEAGE_RANGE_SQLITE = Statement(lambda: _lineage_range(Dialect.SQLITE), only=Dialect.SQLITE)
+_LATEST_WITH_ROLE = Statement(
     lambda: (
-        f"SELECT {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
-        f"AND status IN ({literals(READABLE_MESSAGE_STATUSES)}) "
-        "AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
-        f"AND status = {literal(RunStatus.QUEUED)} AND id <> $2)) "
-        "ORDER BY seq DESC LIMIT $3"
+        f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
+        "AND seq <= $3 AND role = $4 ORDER BY seq DESC LIMIT 1"
     )
 )
+_READABLE = f"status IN ({literals(READABLE_MESSAGE_STATUSES)})"
+_READABLE_VALUES = frozenset(status.value for status in READABLE_MESSAGE_STATUSES)
+# The session's ancestors only (its own messages are read by the first branch):
+# `top` is the session's fork point, NULL for a session that is no fork.
+_ANCESTORS = lineage_cte(
+    "SELECT p.id, p.parent_id, COALESCE(p.forked_at_seq, 0), s.forked_at_seq, 1, "
+    "s.forked_at_seq FROM chat_session s JOIN chat_session p ON p.id = s.parent_id WHERE s.id = $1"
+)
+
+
+def _window(dialect: Dialect) -> str:
+    """The session's own newest `$3` readable messages, then what a fork shares below them.
+
+    Of the shared messages, those in the `$3` seqs below the fork point are
+    all a window can need. Messages posted without a run (run_id NULL) are
+    history too: `NULL NOT IN (…)` is not true, so they need their own
+    clause. The shared part is filtered by status and merged in
+    `history_window`: on SQLite, a status condition there makes the planner
+    scan the message table.
+    """
+    shared = "m.seq > CASE WHEN l.lo > l.top - $3 THEN l.lo ELSE l.top - $3 END AND m.seq <= l.hi"
+    return (
+        f"{_ANCESTORS}SELECT seq, status, {_TURN_COLUMNS.select()} FROM ("
+        f"SELECT seq, status, {_TURN_COLUMNS.select()} FROM message WHERE session_id = $1 "
+        f"AND {_READABLE} "
+        "AND (run_id IS NULL OR run_id NOT IN (SELECT id FROM run WHERE session_id = $1 "
+        f"AND status = {literal(RunStatus.QUEUED)} AND id <> $2)) "
+        "ORDER BY seq DESC LIMIT $3) own "
+        f"UNION ALL SELECT m.seq, m.status, {_TURN_COLUMNS.select('m')} "
+        f"{_per_segment(dialect, shared)}"
+    )
+
+
+_WINDOW_PG = Statement(lambda: _window(Dialect.POSTGRES), only=Dialect.POSTGRES)
+_WINDOW_SQLITE = Statement(lambda: _window(Dialect.SQLITE), only=Dialect.SQLITE)
+
+
+def _on(database: Database, postgres: Statement, sqlite: Statement) -> Statement:
+    """The statement written for the database's dialect."""
+    return postgres if database.is_postgres else sqlite
+
+
+def _by_seq(row: dict[str, Any]) -> int:
+    return int(row["seq"])
+
+
+def _page_range(direction: str, seq: int, limit: int, count: int) -> tuple[int, int]:
+    """The seqs (after, upto] that hold the page: `limit` seqs after `seq`, or before it."""
+    if direction == "after":
+        return seq, min(seq + limit, MAX_SEQ)
+    upto = min(seq - 1, count)
+    return max(upto - limit, 0), upto
+
+
 _CHECKPOINT = Statement(lambda: "UPDATE message SET content = $1, updated_at = $2 WHERE id = $3")
 
 

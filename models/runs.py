@@ -137,6 +137,14 @@ class Run(Model):
             session_held=bool(row["session_held"]),
         )
 
+    @classmethod
+    async def live_ids(cls, session_id: UUID) -> list[UUID]:
+        """The session's runs that have not ended (queued, running or waiting)."""
+        ids = await cls.filter(session_id=session_id, status__in=ACTIVE_RUN_STATUSES).values_list(
+            "id", flat=True
+        )
+        return [UUID(str(run_id)) for run_id in ids]
+
     # Transitions: each a conditional update that says whether it won.
 
     @classmethod

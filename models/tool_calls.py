@@ -15,9 +15,9 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from core.database import Database, Statement, literal
+from core.database import Database, Statement, literal, literals
 from models.columns import ModelColumns
-from models.enums import MessageRole, ToolCallStatus
+from models.enums import TERMINAL_EVENT_TYPES, TERMINAL_RUN_STATUSES, MessageRole, ToolCallStatus
 from models.runs import Run
 
 IN_DOUBT_MESSAGE = (
@@ -62,6 +62,20 @@ class ToolCall(Model):
         return TOOL_CALL_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
+    async def unanswered(cls, database: Database, run_id: UUID) -> list[ToolCall]:
+        """The run's calls with no tool message, in the order asked (sees the caller's writes)."""
+        rows = await database.execute(_UNANSWERED, run_id)
+        return [TOOL_CALL_COLUMNS.instance(database, row) for row in rows]
+
+    @classmethod
+    async def ended_runs_with_unanswered(cls, database: Database, limit: int) -> list[UUID]:
+        """Up to `limit` runs whose end is logged, yet a call of theirs has no tool message."""
+        # Every end answers its run's calls in its own transaction: such runs come
+        # from before that was so (or from a restored backup of that time).
+        rows = await database.fetch_committed(_ENDED_UNANSWERED, limit)
+        return [UUID(str(row["run_id"])) for row in rows]
+
+    @classmethod
     async def claim(cls, call_id: UUID, now: datetime) -> bool:
         """Move an approved call to `started`; only the winner may run the tool."""
         claimed = await cls.filter(id=call_id, status=ToolCallStatus.APPROVED).update(
@@ -93,9 +107,14 @@ class ToolCall(Model):
         return bool(decided)
 
     @classmethod
-    async def reject_proposed(cls, run_id: UUID, reason: str, now: datetime) -> None:
-        """Reject every call of the run still waiting for a decision."""
-        await cls.filter(run_id=run_id, status=ToolCallStatus.PROPOSED).update(
+    async def reject_unstarted(cls, run_id: UUID, reason: str, now: datetime) -> None:
+        """Reject every call of the run that waits for a decision, the client or to be run."""
+        unstarted = (
+            ToolCallStatus.PROPOSED,
+            ToolCallStatus.AWAITING_CLIENT,
+            ToolCallStatus.APPROVED,
+        )
+        await cls.filter(run_id=run_id, status__in=unstarted).update(
             status=ToolCallStatus.REJECTED, error=reason, updated_at=now
         )
 
@@ -126,13 +145,6 @@ class ToolCall(Model):
         return bool(expired)
 
     @classmethod
-    async def reject_awaiting_client(cls, run_id: UUID, reason: str, now: datetime) -> None:
-        """Close every call of the run still waiting for the client (the run stopped)."""
-        await cls.filter(run_id=run_id, status=ToolCallStatus.AWAITING_CLIENT).update(
-            status=ToolCallStatus.REJECTED, error=reason, finished_at=now, updated_at=now
-        )
-
-    @classmethod
     async def client_calls_due(cls, now: datetime) -> list[UUID]:
         """Client calls still waiting past their `expires_at`."""
         due = await cls.filter(
@@ -153,12 +165,28 @@ class ToolCall(Model):
 
 
 TOOL_CALL_COLUMNS = ModelColumns(ToolCall)
-# A call is answered once the run holds its tool message.
+# A call is answered once its run holds its tool message.
+_NO_TOOL_MESSAGE = (
+    "NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = c.run_id "
+    f"AND m.role = {literal(MessageRole.TOOL)} AND m.tool_call_id = c.call_id)"
+)
 _FIRST_UNANSWERED = Statement(
     lambda: (
         f"SELECT {TOOL_CALL_COLUMNS.select(alias='c')} FROM tool_call c "
-        "WHERE c.run_id = $1 AND NOT EXISTS (SELECT 1 FROM message m WHERE m.run_id = $1 "
-        f"AND m.role = {literal(MessageRole.TOOL)} AND m.tool_call_id = c.call_id) "
-        "ORDER BY c.created_at, c.call_id LIMIT 1"
+        f"WHERE c.run_id = $1 AND {_NO_TOOL_MESSAGE} ORDER BY c.created_at, c.call_id LIMIT 1"
+    )
+)
+_UNANSWERED = Statement(
+    lambda: (
+        f"SELECT {TOOL_CALL_COLUMNS.select(alias='c')} FROM tool_call c "
+        f"WHERE c.run_id = $1 AND {_NO_TOOL_MESSAGE} ORDER BY c.created_at, c.call_id"
+    )
+)
+_ENDED_UNANSWERED = Statement(
+    lambda: (
+        "SELECT DISTINCT c.run_id FROM tool_call c JOIN run r ON r.id = c.run_id "
+        f"WHERE r.status IN ({literals(TERMINAL_RUN_STATUSES)}) AND {_NO_TOOL_MESSAGE} "
+        "AND EXISTS (SELECT 1 FROM run_event e WHERE e.run_id = c.run_id "
+        f"AND e.type IN ({literals(TERMINAL_EVENT_TYPES)})) LIMIT $1"
     )
 )

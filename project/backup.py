@@ -11,11 +11,13 @@ The file is one JSON object per line, written and read in constant memory:
 A backup reads every table in one read snapshot (`core/database/snapshot.py`),
 so a server writing meanwhile cannot make the file disagree with itself.
 Tables come parents first (foreign-key order), each in primary-key order, read
-in keyset pages. Values are the ORM's: datetimes as ISO 8601 with offset,
-UUIDs as strings, JSON columns as JSON. Aerich's own table is not written: a
-restore needs a database migrated to the same migrations, which then already
-holds it. Because values go through each field's own conversion, a backup
-taken on SQLite restores on PostgreSQL and back with identical content.
+in keyset pages; a table's references to itself (a fork's parent) are set by
+a second pass over the file once all its rows are in. Values are the ORM's:
+datetimes as ISO 8601 with offset, UUIDs as strings, JSON columns as JSON.
+Aerich's own table is not written: a restore needs a database migrated to the
+same migrations, which then already holds it. Because values go through each
+field's own conversion, a backup taken on SQLite restores on PostgreSQL and
+back with identical content.
 
 A restore is one transaction: it commits every row or none. It also raises
 each counter that allocates sequence numbers to the highest number its rows
@@ -323,10 +325,58 @@ async def load_rows(
         counts[table] = counts.get(table, 0) + 1
         progress.update(table, counts[table], plan.rows.get(table))
     await batch.flush()
+    await _link_rows_to_their_table(conn, path, by_table)
     progress.done()
     if counts != plan.rows:
         raise BackupError(f"row counts differ from the backup's end marker: {counts}")
     return counts
+
+
+def _self_references(model: type[Model]) -> dict[str, fields.Field[Any]]:
+    """Field name -> field, for the model's foreign keys to its own table (a fork's parent)."""
+    references: dict[str, fields.Field[Any]] = {}
+    for name in sorted(model._meta.fk_fields):
+        relation = model._meta.fields_map[name]
+        if isinstance(relation, fields.relational.ForeignKeyFieldInstance):
+            if relation.related_model is model:
+                source = relation.source_field or f"{name}_id"
+                references[source] = model._meta.fields_map[source]
+    return references
+
+
+async def _link_rows_to_their_table(
+    conn: BaseDBAsyncClient, path: Path, by_table: dict[str, type[Model]]
+) -> None:
+    """Set the foreign keys a table has to itself, in a second pass over the file.
+
+    Rows are inserted in primary-key order, so a row can come before the row
+    it names; those columns are inserted empty (see `_db_values`) and set
+    here, once every row of the table exists.
+    """
+    for table, model in by_table.items():
+        pk = model._meta.pk
+        for name, reference in _self_references(model).items():
+            sql = _link_sql(model, name, conn)
+            batch: list[list[Any]] = []
+            for _number, row_table, row in _rows(path):
+                if row_table == table and row.get(name) is not None:
+                    key = pk.to_db_value(row[model._meta.pk_attr], model)
+                    batch.append([reference.to_db_value(row[name], model), key])
+                if len(batch) >= BATCH_SIZE:
+                    await conn.execute_many(sql, batch)
+                    batch = []
+            if batch:
+                await conn.execute_many(sql, batch)
+
+
+def _link_sql(model: type[Model], name: str, conn: BaseDBAsyncClient) -> str:
+    """Set field `name` of the row with a primary key: ($1 value, $2 key)."""
+    columns = _columns(model)
+    value, key = ("$1", "$2") if conn.capabilities.dialect == "postgres" else ("?", "?")
+    return (
+        f'UPDATE "{model._meta.db_table}" SET "{columns[name]}" = {value} '
+        f'WHERE "{columns[model._meta.pk_attr]}" = {key}'
+    )
 
 
 class _Batch:
@@ -378,10 +428,13 @@ def _db_values(model: type[Model], row: dict[str, Any], number: int) -> list[Any
 
     Each field converts its own value, as on a normal insert, but against the
     model class: `auto_now` and defaults must not replace the stored values.
+    Foreign keys to the row's own table are left empty until every row of
+    the table is in (`_link_rows_to_their_table`).
     """
     values = []
+    linked_later = _self_references(model)
     for name in _columns(model):
-        value = row.get(name)
+        value = None if name in linked_later else row.get(name)
         column = model._meta.fields_map[name]
         try:
             if value is not None and isinstance(column, fields.DatetimeField):

@@ -63,6 +63,10 @@ MODELS_STATE = (
 '''
 
 
+# A dialect's side of a change that needs no SQL there: Aerich refuses an empty downgrade.
+NO_CHANGE = "-- Nothing changes on this dialect."
+
+
 class MigrationError(Exception):
     """A migration could not be generated or applied."""
 
@@ -103,7 +107,7 @@ def _write_merged(generated: dict[str, dict[str, Any]], location: Path) -> Path:
     sql = {
         dialect: {"upgrade": out["upgrade"], "downgrade": out["downgrade"]}
         if out
-        else {"upgrade": "", "downgrade": ""}
+        else {"upgrade": NO_CHANGE, "downgrade": NO_CHANGE}
         for dialect, out in generated.items()
     }
     text = MERGED_TEMPLATE.format(
@@ -153,6 +157,8 @@ async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] |
         generated["upgrade"] = generated["upgrade"].replace(
             'CREATE TABLE "aerich"', 'CREATE TABLE IF NOT EXISTS "aerich"'
         )
+    else:
+        generated["downgrade"] = order_table_drops(generated["upgrade"], generated["downgrade"])
     return generated
 
 
@@ -174,13 +180,36 @@ def _skip_column_comments() -> None:
     Migrate._add_operator = staticmethod(add_non_empty)  # type: ignore[method-assign]
 
 
+def order_table_drops(upgrade_sql: str, downgrade_sql: str) -> str:
+    """Drop the tables the upgrade created newest first, where the downgrade drops them.
+
+    Aerich lists them in set order, so a table could be dropped before a new
+    table that references it, which PostgreSQL refuses.
+    """
+    created = _CREATED_TABLE.findall(upgrade_sql)
+    lines = downgrade_sql.split("\n")
+    drops = [
+        (index, found.group(1))
+        for index, line in enumerate(lines)
+        if (found := _DROPPED_TABLE.search(line)) and found.group(1) in created
+    ]
+    newest_first = sorted((name for _, name in drops), key=created.index, reverse=True)
+    for (index, name), replacement in zip(drops, newest_first, strict=True):
+        lines[index] = lines[index].replace(f'"{name}"', f'"{replacement}"')
+    return "\n".join(lines)
+
+
+_CREATED_TABLE = re.compile(r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"')
+_DROPPED_TABLE = re.compile(r'DROP TABLE (?:IF EXISTS )?"([^"]+)"')
+
+
 def _drop_created_tables(upgrade_sql: str) -> str:
     """Downgrade SQL for an initial migration: drop its tables, newest first.
 
     Aerich writes no downgrade for `init`; without one the first migration
     could not be rolled back. Aerich's own table stays: it records the rollback.
     """
-    tables = re.findall(r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"', upgrade_sql)
+    tables = _CREATED_TABLE.findall(upgrade_sql)
     drops = [f'DROP TABLE IF EXISTS "{name}";' for name in reversed(tables) if name != "aerich"]
     return "\n".join(drops)
 

@@ -6,6 +6,7 @@ from routes import (
     agent,
     agents,
     approvals,
+    branches,
     client_tools,
     context,
     health,
@@ -23,6 +24,7 @@ API_PREFIX = "/api/v1"
 api_routers: list[APIRouter] = [
     sessions.router,
     messages.router,
+    branches.router,
     context.router,
     agent.router,
     runs.router,

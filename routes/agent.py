@@ -28,7 +28,10 @@ router = APIRouter(prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES)
 async def start_run(
     body: AgentMessageCreate, caller: CallerDep, runs: RunManagerDep, settings: SettingsDep
 ) -> Run:
-    """Commit the user's message and start (or enqueue) its run."""
+    """Commit the user's message and start (or enqueue) its run (or answer the history)."""
+    if body.message is None:
+        assert body.session_id is not None  # the schema requires one of the two
+        return await runs.answer(caller, session_id=body.session_id, on_busy=body.on_busy)
     check_content(settings, body.message, ["body", "message"])
     return await runs.start(
         caller,

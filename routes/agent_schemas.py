@@ -15,13 +15,24 @@ from services.runs import OnBusy
 
 
 class AgentMessageCreate(Strict):
-    """Body of POST /agent/message and /agent/message/stream."""
+    """Body of POST /agent/message and /agent/message/stream.
+
+    Without `message` the agent answers the history of `session_id` as it stands.
+    """
 
     session_id: UUID | None = None
-    message: Annotated[Text, Field(min_length=1)]
+    message: Annotated[Text, Field(min_length=1)] | None = None
     agent: AgentRef | None = None
     client_message_id: ClientMessageId | None = None
     on_busy: OnBusy = OnBusy.REJECT
+
+    @model_validator(mode="after")
+    def _message_or_session(self) -> AgentMessageCreate:
+        if self.message is None and self.session_id is None:
+            raise ValueError("send a message, or a session_id whose history to answer")
+        if self.message is None and self.client_message_id is not None:
+            raise ValueError("client_message_id names a new message; send one with it")
+        return self
 
 
 class RunErrorRead(BaseModel):

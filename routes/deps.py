@@ -11,7 +11,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from core.errors import Unauthorized
 from core.settings import Settings
 from models import Approval, ChatSession, Run
-from services import AgentContextManager, Caller, Services, SessionManager, UserService
+from services import (
+    AgentContextManager,
+    BranchManager,
+    Caller,
+    Services,
+    SessionManager,
+    UserService,
+)
 from services.agents import AgentManager
 from services.approvals import HITLManager
 from services.client_tools import ClientToolManager
@@ -52,10 +59,16 @@ async def get_context_manager(request: Request) -> AgentContextManager:
     return _services(request).contexts
 
 
+async def get_branch_manager(request: Request) -> BranchManager:
+    """Return the BranchManager."""
+    return _services(request).branches
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 SessionManagerDep = Annotated[SessionManager, Depends(get_session_manager)]
 ContextManagerDep = Annotated[AgentContextManager, Depends(get_context_manager)]
+BranchManagerDep = Annotated[BranchManager, Depends(get_branch_manager)]
 
 
 async def get_caller(

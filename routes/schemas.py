@@ -74,6 +74,8 @@ class SessionRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_message_at: datetime | None
+    parent_id: UUID | None
+    forked_at_seq: int | None
 
 
 class SessionPage(BaseModel):
@@ -81,6 +83,20 @@ class SessionPage(BaseModel):
 
     items: list[SessionRead]
     next_cursor: str | None
+
+
+class ForkCreate(Strict):
+    """Body of POST /sessions/{id}/fork; title and metadata default to the parent's."""
+
+    at_seq: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    title: Title | None = None
+    metadata: JsonObject | None = None
+
+
+class MessageEdit(Strict):
+    """Body of POST /sessions/{id}/messages/{seq}/edit."""
+
+    content: Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
 
 
 class MessageCreate(Strict):

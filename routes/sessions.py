@@ -11,6 +11,7 @@ from routes.deps import (
     CallerDep,
     OwnedSessionDep,
     ReadableSessionDep,
+    RunManagerDep,
     SessionManagerDep,
     SettingsDep,
 )
@@ -70,7 +71,10 @@ async def update_session(
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_session(session: OwnedSessionDep, sessions: SessionManagerDep) -> Response:
-    """Delete a session with its messages, context, runs and approvals."""
+async def delete_session(
+    session: OwnedSessionDep, sessions: SessionManagerDep, runs: RunManagerDep
+) -> Response:
+    """Delete a session with its messages, context, runs and approvals (its forks stay whole)."""
+    await runs.stop_session_runs(session.id)
     await sessions.delete(session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

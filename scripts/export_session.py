@@ -2,6 +2,9 @@
 
     python -m project run scripts/export_session.py SESSION_ID [-o FILE]
 
+A fork's export names its parent (`parent_id`, `forked_at_seq`) and holds its
+whole history, the messages it shares with its ancestors included.
+
 Messages are read in keyset pages through SessionManager and written as
 they come, so a long history never sits in memory at once.
 """
@@ -67,7 +70,7 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("session_id", type=uuid.UUID, help="the session's id")
     parser.add_argument("-o", "--output", help="write here instead of stdout")
     options = parser.parse_args(argv)
-    session = await ChatSession.get_or_none(id=options.session_id)
+    session = await ChatSession.get_or_none(id=options.session_id, deleted_at__isnull=True)
     if session is None:
         print(f"no session {options.session_id}", file=sys.stderr)
         return 1

@@ -3,7 +3,9 @@
     python -m project run scripts/purge_sessions.py --days 90 [--user NAME] [--dry-run] [--yes]
 
 A session counts as idle by its `updated_at`. Sessions with an active run
-are skipped. Deletion goes through SessionManager, one session at a time.
+are skipped. Deletion goes through SessionManager, one session at a time: a
+session that forks still read from is hidden and kept until its last fork
+goes (see docs/branches.md).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ async def main(argv: list[str]) -> int:
     options = parse(argv)
     cutoff = utcnow() - timedelta(days=options.days)
     busy = Subquery(Run.filter(active_session_id__isnull=False).values("session_id"))
-    stale = ChatSession.filter(updated_at__lt=cutoff).exclude(id__in=busy)
+    stale = ChatSession.filter(updated_at__lt=cutoff, deleted_at__isnull=True).exclude(id__in=busy)
     if options.user:
         stale = stale.filter(owner__username=options.user)
     summary = await stale.annotate(

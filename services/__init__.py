@@ -14,11 +14,12 @@ from models import AppendResult, MessageDraft
 from services.auth import Caller, IssuedToken, UserService
 from services.common.pagination import Page
 from services.container import Services
-from services.sessions import AgentContextManager, SessionManager
+from services.sessions import AgentContextManager, BranchManager, SessionManager
 
 __all__ = [
     "AgentContextManager",
     "AppendResult",
+    "BranchManager",
     "Caller",
     "IssuedToken",
     "MessageDraft",

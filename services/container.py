@@ -18,7 +18,12 @@ from services.events import EventDraft, EventLog, PgListener, StoredEvent, Strea
 from services.metrics import Metrics
 from services.runs import RunExecutor, RunHistory, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.runs.caps import RunCaps
-from services.sessions import AgentContextManager, MessageBatchWriter, SessionManager
+from services.sessions import (
+    AgentContextManager,
+    BranchManager,
+    MessageBatchWriter,
+    SessionManager,
+)
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Services:
     rate_limiter: RateLimiter
     sessions: SessionManager
     contexts: AgentContextManager
+    branches: BranchManager
     events: EventLog
     hitl: HITLManager
     clients: ClientToolManager
@@ -95,6 +101,7 @@ class Services:
             rate_limiter=RateLimiter(database, settings.rate_limit_per_minute),
             sessions=sessions,
             contexts=contexts,
+            branches=BranchManager(database),
             events=events,
             hitl=hitl,
             clients=clients,

@@ -18,7 +18,8 @@ Series (all prefixed `terrapin_`):
   `approval_oldest_pending_age_seconds`: read from the database at scrape time.
 - `runs_finished_total{status}`: for the run code to bump,
   `metrics.runs_finished.labels("completed").inc()`.
-- `sweeper_actions_total{action}`: repairs the sweeper made (interrupted, ended, expired, resumed).
+- `sweeper_actions_total{action}`: repairs the sweeper made (interrupted, ended, expired,
+  resumed, answered).
 - `agent_tokens_total{agent,kind}`: tokens the model rounds of runs used, by agent name and
   `kind` (`prompt` or `completion`), as the providers report them.
 
@@ -62,7 +63,7 @@ from models import ACTIVE_RUN_STATUSES, Approval, ApprovalStatus, Run, RunStatus
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
-SWEEPER_ACTIONS = ("interrupted", "ended", "expired", "resumed")
+SWEEPER_ACTIONS = ("interrupted", "ended", "expired", "resumed", "answered")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

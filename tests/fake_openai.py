@@ -25,16 +25,52 @@ class Reply:
     error_body: Any = None
     delay_before_headers: float = 0.0
     delay_before_body: float = 0.0
+    # Stall for `stall_seconds` after sending this many chunks (a provider that hangs mid-reply).
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+
+
+def unanswered_tool_calls(messages: list[dict[str, Any]]) -> str | None:
+    """Why the real API would reject this history (HTTP 400), or None if it is valid.
+
+    Every `tool_call_id` of an assistant message must be answered by a tool
+    message right after it, before any other message, and a tool message must
+    answer such a call.
+    """
+    expected: list[str] = []
+    for message in messages:
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in expected:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceding message with 'tool_calls'."
+                )
+            expected.remove(message["tool_call_id"])
+            continue
+        if expected:
+            break
+        expected = [call["id"] for call in message.get("tool_calls") or []]
+    if expected:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(expected)}"
+        )
+    return None
 
 
 class FakeOpenAI:
-    """A real HTTP server speaking the streaming Chat Completions wire format."""
+    """A real HTTP server speaking the streaming Chat Completions wire format.
+
+    Like the real API, it answers 400 to a history with an unanswered tool call.
+    """
 
     def __init__(self) -> None:
         self.base_url = ""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.replies: list[Reply] = []
+        self.rejected: list[str] = []
         self.release = asyncio.Event()
 
     def reply(self, chunks: list[dict[str, Any]] | None = None, **options: Any) -> None:
@@ -42,8 +78,14 @@ class FakeOpenAI:
         self.replies.append(Reply(chunks=chunks or [], **options))
 
     async def handle(self, request: Request) -> Response:
-        self.requests.append(await request.json())
+        sent = await request.json()
+        self.requests.append(sent)
         self.headers.append(dict(request.headers))
+        problem = unanswered_tool_calls(sent.get("messages", []))
+        if problem is not None:
+            self.rejected.append(problem)
+            error = {"message": problem, "type": "invalid_request_error", "code": None}
+            return JSONResponse({"error": error}, status_code=400)
         reply = self.replies.pop(0) if self.replies else Reply()
         await self._pause(reply.delay_before_headers)
         if reply.status != 200:
@@ -57,7 +99,9 @@ class FakeOpenAI:
 
     async def _events(self, reply: Reply) -> AsyncIterator[str]:
         await self._pause(reply.delay_before_body)
-        for chunk in reply.chunks:
+        for sent, chunk in enumerate(reply.chunks):
+            if sent == reply.stall_after:
+                await self._pause(reply.stall_seconds)
             yield f"data: {json.dumps(chunk)}\n\n"
         yield "data: [DONE]\n\n"
 

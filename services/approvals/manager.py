@@ -47,7 +47,8 @@ class HITLManager:
 
     async def get(self, caller: Caller, approval_id: UUID, *, write: bool = False) -> Approval:
         """Load one approval visible to the caller, or 404."""
-        approval = await caller.scope(Approval.all(), "session__owner_id", write=write).get_or_none(
+        live = Approval.filter(session__deleted_at__isnull=True)  # hidden with a deleted session
+        approval = await caller.scope(live, "session__owner_id", write=write).get_or_none(
             id=approval_id
         )
         if approval is None:
@@ -64,7 +65,8 @@ class HITLManager:
         cursor: str | None,
     ) -> Page[Approval]:
         """List approvals across the caller's sessions, newest first."""
-        query = caller.scope(Approval.all(), "session__owner_id", write=False)
+        live = Approval.filter(session__deleted_at__isnull=True)
+        query = caller.scope(live, "session__owner_id", write=False)
         if status is not None:
             query = query.filter(status=status)
         if session_id is not None:

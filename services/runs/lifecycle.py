@@ -18,6 +18,13 @@ cancel and interrupt stop a run that may be driven elsewhere, so they set the
 status (closing what the run left open) first, and log the end with `log_end`
 once the run's task is stopped (the sweeper repeats `log_end` for any end a
 dying process never logged).
+
+Whoever logs the end also leaves the history whole, in the same transaction:
+every tool call of the run still without a tool message gets one (the
+recorded outcome if the tool ran, else why it did not), with its
+`tool_result` event, and a reply cut short is logged as a `message` event
+holding its stored text, so the last event before the end shows what the
+history keeps.
 """
 
 from __future__ import annotations
@@ -40,15 +47,14 @@ from models import (
     MessageDraft,
     MessageStatus,
     Run,
+    RunEvent,
     RunStatus,
     ToolCall,
 )
 from models.locks import lock_in_id_order
 from services.events import EventDraft, EventLog, StoredEvent
 from services.events.payloads import message_data, run_data
-
-CANCELLED_REASON = "The run was cancelled."
-INTERRUPTED_REASON = "The run was interrupted."
+from services.runs.answers import answer, not_run_reason, recorded_outcome
 
 
 class _StoredByAnother(Exception):
@@ -119,6 +125,40 @@ class RunLifecycle:
             return None
         return run, [event for event in stored if isinstance(event, StoredEvent)]
 
+    async def queue_answer(
+        self,
+        session_id: UUID,
+        agent: str,
+        input_message_id: UUID,
+        *,
+        take_slot: bool,
+        admit: Callable[[], Awaitable[None]] | None = None,
+        agent_version: int = 0,
+        agent_config_id: UUID | None = None,
+    ) -> tuple[Run, list[StoredEvent]] | None:
+        """Insert a run that answers a message already stored, with its `run` event.
+
+        As `queue`, without appending a message: None if the slot is held.
+        """
+        try:
+            async with in_transaction():
+                if admit is not None:
+                    await admit()
+                run = await Run.queue(
+                    session_id,
+                    agent,
+                    input_message_id,
+                    take_slot=take_slot,
+                    agent_version=agent_version,
+                    agent_config_id=agent_config_id,
+                )
+                stored = await self._events.append_in_transaction(
+                    [EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED))]
+                )
+        except IntegrityError:
+            return None  # the session's slot is held (the unique active_session_id)
+        return run, [event for event in stored if isinstance(event, StoredEvent)]
+
     async def promote_next(self, session_id: UUID) -> UUID | None:
         """Give a free session's slot to its oldest waiting run; return that run."""
         waiting = await Run.oldest_waiting_for_slot(self._database, session_id)
@@ -181,11 +221,30 @@ class RunLifecycle:
             run = await Run.get(id=run_id)
             # Again: the stopped task may have left something open since the stop.
             await _tidy_stopped(run.id, run.status)
-            stored = await self._events.append_in_transaction(
-                [end_event(run, run.status, run.error)], runs_locked=True
-            )
+            if await RunEvent.ended_runs(self._database, [run.id]):
+                return run  # logged already (by a racing repair): nothing may follow the end
+            drafts = await self._closing_events(run, run.status)
+            drafts.append(end_event(run, run.status, run.error))
+            stored = await self._events.append_in_transaction(drafts, runs_locked=True)
         self._events.publish(stored)
         return run
+
+    async def answer_open_calls(self, run_id: UUID) -> int:
+        """Answer the calls an ended run left without a tool message; return how many.
+
+        For runs that ended before every end answered its calls: their log is
+        closed, so only the tool messages are written.
+        """
+        async with in_transaction():
+            await lock_in_id_order(self._database, Run, [run_id])
+            run = await Run.get(id=run_id)
+            if not run.status.is_terminal:
+                return 0
+            await _tidy_stopped(run.id, run.status)
+            calls = await ToolCall.unanswered(self._database, run.id)
+            for call in calls:
+                await answer(self._database, run, call, recorded_outcome(call))
+        return len(calls)
 
     async def _end_here(self, run: Run, status: RunStatus, error: str | None) -> bool:
         # The status and the end event commit together: a process dying between
@@ -196,29 +255,44 @@ class RunLifecycle:
             if not won:
                 return False
             # The won release locked the run row (its UPDATE): the end is logged under it.
-            if status is RunStatus.FAILED:
-                await Message.close_streaming(run.id, MessageStatus.INTERRUPTED, now)
-            stored = await self._events.append_in_transaction(
-                [end_event(run, status, error)], runs_locked=True
-            )
+            if status is not RunStatus.COMPLETED:
+                await _tidy_stopped(run.id, status)
+            drafts = await self._closing_events(run, status)
+            drafts.append(end_event(run, status, error))
+            stored = await self._events.append_in_transaction(drafts, runs_locked=True)
         self._events.publish(stored)
         return True
 
+    async def _closing_events(self, run: Run, status: RunStatus) -> list[EventDraft]:
+        """Answer the run's open calls, show its reply cut short: the events before its end.
+
+        Inside the transaction that logs the end, under the run's row lock.
+        """
+        drafts = [
+            await answer(self._database, run, call, recorded_outcome(call))
+            for call in await ToolCall.unanswered(self._database, run.id)
+        ]
+        if status is not RunStatus.COMPLETED:
+            # The streamed deltas may lack the text stored when the run's task stopped.
+            cut_short = await Message.cut_short(run.id)
+            if cut_short is not None:
+                drafts.append(EventDraft(run.id, EventType.MESSAGE, message_data(cut_short)))
+        return drafts
+
 
 async def _tidy_stopped(run_id: UUID, status: RunStatus) -> None:
-    """Close what a stopped run leaves open: streaming text, pending decisions, open tool calls."""
+    """Close what a stopped run leaves open: streaming text, pending decisions, unsettled calls.
+
+    A call not started yet never runs (no process may claim it any more); a
+    started one may have taken effect and is in doubt.
+    """
     now = utcnow()
-    if status is RunStatus.CANCELLED:
-        await Message.close_streaming(run_id, MessageStatus.CANCELLED, now)
-        await Approval.cancel_pending(run_id, now)
-        await ToolCall.reject_proposed(run_id, CANCELLED_REASON, now)
-        await ToolCall.reject_awaiting_client(run_id, CANCELLED_REASON, now)
-    elif status is RunStatus.INTERRUPTED:
-        await Message.close_streaming(run_id, MessageStatus.INTERRUPTED, now)
-        await ToolCall.mark_in_doubt(now, run_id=run_id)
-        await ToolCall.reject_awaiting_client(run_id, INTERRUPTED_REASON, now)
-    elif status is RunStatus.FAILED:
-        await Message.close_streaming(run_id, MessageStatus.INTERRUPTED, now)
+    cancelled = status is RunStatus.CANCELLED
+    cut_short = MessageStatus.CANCELLED if cancelled else MessageStatus.INTERRUPTED
+    await Message.close_streaming(run_id, cut_short, now)
+    await Approval.cancel_pending(run_id, now)
+    await ToolCall.reject_unstarted(run_id, not_run_reason(status), now)
+    await ToolCall.mark_in_doubt(now, run_id=run_id)
 
 
 def end_event(run: Run, status: RunStatus, error: str | None = None) -> EventDraft:

@@ -24,7 +24,7 @@ from models import (
 from models.messages import replay
 from services.agents import AgentManager
 from services.auth import Caller
-from services.events import EventLog
+from services.events import EventLog, StoredEvent
 from services.runs.caps import RunCaps
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
@@ -74,7 +74,9 @@ class RunManager:
 
     async def get(self, caller: Caller, run_id: UUID, *, write: bool = False) -> Run:
         """Load a run the caller may see, or 404."""
-        run = await caller.scope(Run.all(), "session__owner_id", write=write).get_or_none(id=run_id)
+        # A deleted session's runs are hidden with it (kept only while a fork shares its messages).
+        live = Run.filter(session__deleted_at__isnull=True)
+        run = await caller.scope(live, "session__owner_id", write=write).get_or_none(id=run_id)
         if run is None:
             raise NotFound("Run not found.", code=ErrorCode.RUN_NOT_FOUND)
         return run
@@ -124,12 +126,55 @@ class RunManager:
             if earlier is not None:
                 return earlier
             raise await self._busy(session.id)
-        run, stored = queued
+        return await self._launch(session.id, *queued)
+
+    async def answer(self, caller: Caller, *, session_id: UUID, on_busy: OnBusy) -> Run:
+        """Start a run that answers the session's history as it stands (no new message).
+
+        The history must end with a user message (after an edit or a
+        regenerate, say): that message is the run's input.
+        """
+        if not self._executor.accepting:
+            raise ServiceUnavailable("The server is shutting down.", code=ErrorCode.SHUTTING_DOWN)
+        session = await self._session_for(caller, session_id, "", None)
+        last = await Message.at_seq(self._database, session, session.message_count)
+        if last is None or last.role is not MessageRole.USER:
+            raise Conflict(
+                "The history does not end with a user message: there is nothing to answer.",
+                code=ErrorCode.NOTHING_TO_ANSWER,
+            )
+        take_slot = on_busy is OnBusy.REJECT
+        if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
+            raise await self._busy(session.id)
+        admit = functools.partial(
+            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+        )
+        choice = await self._agents.for_run(session)
+        queued = await self._lifecycle.queue_answer(
+            session.id,
+            choice.name,
+            last.id,
+            take_slot=take_slot,
+            admit=admit,
+            agent_version=choice.version,
+            agent_config_id=choice.config_id,
+        )
+        if queued is None:
+            raise await self._busy(session.id)
+        return await self._launch(session.id, *queued)
+
+    async def stop_session_runs(self, session_id: UUID) -> None:
+        """Cancel every live run of a session (before it is deleted)."""
+        for run_id in await Run.live_ids(session_id):
+            await self._executor.cancel(run_id)
+
+    async def _launch(self, session_id: UUID, run: Run, stored: list[StoredEvent]) -> Run:
+        """Publish a queued run's first events and drive it, or queue it behind the slot holder."""
         self._events.publish(stored)
         if run.active_session_id is not None:
             self._executor.schedule(run.id)
         else:
-            await self._executor.promote(session.id)
+            await self._executor.promote(session_id)
         return run
 
     async def wait_for_turn(self, run: Run) -> RunTurn:

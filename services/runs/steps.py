@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -29,22 +28,21 @@ from core.database import Database
 from core.settings import Settings
 from models import (
     IN_DOUBT_MESSAGE,
-    AppendRequest,
     Approval,
     EventType,
     Message,
-    MessageDraft,
-    MessageRole,
     Run,
     RunEvent,
     ToolCall,
     ToolCallStatus,
 )
+from models.locks import lock_in_id_order
 from services.agents import AgentRuntimes
 from services.events import EventLog
 from services.events.payloads import approval_required_data, client_tool_call_data
 from services.runs.agent import SessionToolContext, to_turns
-from services.runs.assistant import AssistantStream
+from services.runs.answers import answer, recorded_outcome
+from services.runs.assistant import AssistantStream, ReadAhead
 from services.runs.sanitize import storable_call, storable_error, storable_outcome
 from services.sessions import AgentContextManager
 
@@ -88,8 +86,9 @@ class RunSteps:
         )
         stream = AssistantStream(self._database, run, self._events, self._coalesce)
         result = RoundResult()
+        events = ReadAhead(agent.runner.step(to_turns(window, run.id)))
         try:
-            async for event in agent.runner.step(to_turns(window)):
+            while (event := await stream.next_event(events)) is not None:
                 if isinstance(event, TextDelta):
                     await stream.add(event.text)
                 elif isinstance(event, Usage):
@@ -106,6 +105,8 @@ class RunSteps:
         except asyncio.CancelledError:
             await asyncio.shield(stream.checkpoint())  # keep the partial text
             raise
+        finally:
+            await events.aclose()
         return result
 
     async def _count_usage(self, run: Run, usage: Usage) -> None:
@@ -194,23 +195,21 @@ class RunSteps:
         return True
 
     async def settle_tool_call(self, run: Run, call: ToolCall) -> None:
-        """Turn a decided tool call into its outcome (running it at most once) and report it."""
+        """Turn a decided tool call into its outcome (running it at most once) and report it.
+
+        The tool message and its `tool_result` event commit together, and only
+        if the call is still unanswered: the end of a run (a cancel, say) may
+        have answered it meanwhile, and a call has one answer.
+        """
         outcome = await self._outcome(run, call)
-        payload: dict[str, Any] = {"call_id": call.call_id, "tool": call.tool}
-        if outcome.ok:
-            payload["result"] = outcome.result
-        else:
-            payload["error"] = outcome.error
-        await self._events.emit(run.id, EventType.TOOL_RESULT, payload)
-        turn = outcome.to_turn(call.call_id, call.tool)
-        draft = MessageDraft(
-            role=MessageRole.TOOL, content=turn.content, tool_call_id=call.call_id, run_id=run.id
-        )
-        request = AppendRequest(run.session_id, draft)  # type: ignore[attr-defined]
         async with in_transaction():
-            outcome_row = (await Message.append(self._database, [request], utcnow()))[0]
-        if isinstance(outcome_row, BaseException):
-            raise outcome_row
+            # The run row first, as every writer of a run's events locks it.
+            await lock_in_id_order(self._database, Run, [run.id])
+            if await Message.answers_call(run.id, call.call_id):
+                return
+            draft = await answer(self._database, run, call, outcome)
+            stored = await self._events.append_in_transaction([draft], runs_locked=True)
+        self._events.publish(stored)
 
     async def _outcome(self, run: Run, call: ToolCall) -> ToolOutcome:
         """Execute an approved call, or read the outcome already recorded."""
@@ -222,9 +221,7 @@ class RunSteps:
             # Started by a process that died before recording a result: never run it again.
             await ToolCall.mark_in_doubt(utcnow(), call_id=call.id)
             return ToolOutcome.failure(IN_DOUBT_MESSAGE)
-        if call.status is ToolCallStatus.SUCCEEDED:
-            return ToolOutcome.success(call.result)
-        return ToolOutcome.failure(call.error or f"Tool call {call.status}.")
+        return recorded_outcome(call)
 
     async def _execute(self, run: Run, call: ToolCall) -> ToolOutcome:
         context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]

@@ -10,7 +10,9 @@ conditional updates, so processes racing each other do no harm):
   and so are client tool calls nobody answered in time (an error result);
 - runs whose approval was decided or whose client call was answered, and
   queued runs holding their session's slot, are resumed here; waiting queued
-  runs are promoted.
+  runs are promoted;
+- ended runs whose tool calls lack a tool message (they ended before every
+  end answered its calls) get one, a batch per sweep, until none is left.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tortoise.exceptions import BaseORMException
 
 from core.clock import utcnow
 from core.database import Database
-from models import Run
+from models import Run, ToolCall
 from services.approvals import HITLManager
 from services.client_tools import ClientToolManager
 from services.runs.executor import RunExecutor
@@ -37,6 +39,7 @@ LAPSED_REASON = "The process driving the run stopped (its lease lapsed)."
 # a short index range scan, however many runs the database holds).
 END_REPAIR_WINDOW = timedelta(days=1)
 END_REPAIR_BATCH = 100
+HISTORY_REPAIR_BATCH = 100
 
 
 class Sweeper:
@@ -65,7 +68,10 @@ class Sweeper:
         # Whoever ends a run logs its end within moments (after stopping its task,
         # which may take up to 10 s); only older gaps are repaired.
         self._end_grace = timedelta(seconds=max(lease_seconds, 60))
-        self.actions = {"interrupted": 0, "expired": 0, "resumed": 0, "ended": 0}
+        self.actions = {"interrupted": 0, "expired": 0, "resumed": 0, "ended": 0, "answered": 0}
+        # Histories broken before every end answered its calls are looked for
+        # until a sweep finds fewer than a batch: no end leaves new ones behind.
+        self._history_backlog = True
         self._on_action = on_action
 
     async def start(self) -> None:
@@ -104,6 +110,7 @@ class Sweeper:
             interrupted += await self._executor.interrupt(run_id, LAPSED_REASON)
         self._count("interrupted", interrupted)
         self._count("ended", await self._log_missing_ends())
+        self._count("answered", await self._answer_open_calls())
         self._count("expired", await self._hitl.expire_due() + await self._clients.expire_due())
         resumable = await Run.resumable_ids(self._database)
         for run_id in resumable:
@@ -127,3 +134,15 @@ class Sweeper:
         for run_id in run_ids:
             await self._lifecycle.log_end(run_id)
         return len(run_ids)
+
+    async def _answer_open_calls(self) -> int:
+        """Give each ended run's unanswered tool calls their tool message; return how many."""
+        if not self._history_backlog:
+            return 0
+        run_ids = await ToolCall.ended_runs_with_unanswered(self._database, HISTORY_REPAIR_BATCH)
+        if len(run_ids) < HISTORY_REPAIR_BATCH:
+            self._history_backlog = False
+        answered = 0
+        for run_id in run_ids:
+            answered += await self._lifecycle.answer_open_calls(run_id)
+        return answered

@@ -1,4 +1,9 @@
-"""AgentContextManager: per-session agent state with optimistic concurrency."""
+"""AgentContextManager: per-session agent state with optimistic concurrency.
+
+Every write also records the data as the context after the session's newest
+message (`ContextSnapshot`), in the same transaction: a fork made later at
+that message starts from it.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from core.errors import (
     session_not_found,
 )
 from core.storable import Unstorable, check_json, json_size
-from models import AgentContext
+from models import AgentContext, ContextSnapshot
 
 
 class AgentContextManager:
@@ -39,9 +44,13 @@ class AgentContextManager:
     ) -> AgentContext:
         """Replace the data if the version still matches (None: unconditionally)."""
         self._check(data)
-        written = await AgentContext.replace(
-            self._database, session_id, data, expected_version, utcnow()
-        )
+        async with in_transaction():
+            now = utcnow()
+            written = await AgentContext.replace(
+                self._database, session_id, data, expected_version, now
+            )
+            if written is not None:
+                await ContextSnapshot.record(self._database, session_id, data, now)
         if written is None:
             current = await self.get(session_id)
             raise PreconditionFailed(
@@ -59,7 +68,9 @@ class AgentContextManager:
                 raise session_not_found()
             data = {**context.data, key: value}
             self._check(data)
-            await AgentContext.write_data(context.id, data, utcnow())
+            now = utcnow()
+            await AgentContext.write_data(context.id, data, now)
+            await ContextSnapshot.record(self._database, session_id, data, now)
         return await self.get(session_id)
 
     def _check(self, data: dict[str, Any]) -> None:

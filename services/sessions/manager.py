@@ -65,7 +65,7 @@ class SessionManager:
         self, caller: Caller, *, limit: int, cursor: str | None, status: SessionStatus | None
     ) -> Page[ChatSession]:
         """List sessions newest first, by (updated_at, id) keyset."""
-        query = caller.scope(ChatSession.all(), "owner_id", write=False)
+        query = caller.scope(ChatSession.filter(deleted_at__isnull=True), "owner_id", write=False)
         if status is not None:
             query = query.filter(status=status)
         return await newest_first(query, "updated_at", limit, cursor)
@@ -77,8 +77,21 @@ class SessionManager:
         return await ChatSession.get(id=session.id)
 
     async def delete(self, session: ChatSession) -> None:
-        """Delete a session; messages, context, runs and approvals cascade."""
-        await ChatSession.filter(id=session.id).delete()
+        """Delete a session; its forks keep showing what they share with it.
+
+        A session that still has forks is only marked deleted (hidden from
+        every lookup and list) and keeps its rows; otherwise it is removed
+        with everything in it (messages, context, runs and approvals
+        cascade), and so is each deleted ancestor no fork needs any more.
+        """
+        async with in_transaction():
+            target = await ChatSession.locked(session.id)
+            if target is None:
+                raise session_not_found()  # deleted meanwhile
+            if await ChatSession.has_forks(target.id):
+                await ChatSession.mark_deleted(target.id, utcnow())
+            else:
+                await _remove_with_unneeded_ancestors(target)
 
     async def append(self, session: ChatSession, draft: MessageDraft) -> AppendResult:
         """Append a message durably; returns once its batch has committed."""
@@ -101,10 +114,25 @@ class SessionManager:
             direction, seq = parse_seq_cursor(cursor)
         elif before_seq is not None:
             direction, seq = "before", before_seq
-        rows = await Message.page(self._database, session.id, direction, seq, limit + 1)
+        rows = await Message.page(self._database, session, direction, seq, limit + 1)
         more = len(rows) > limit
         if direction == "after":
             items = rows[:limit]
             return Page(items, seq_cursor("after", items[-1]["seq"]) if more else None)
         items = list(reversed(rows[:limit]))
         return Page(items, seq_cursor("before", items[0]["seq"]) if more else None)
+
+
+async def _remove_with_unneeded_ancestors(session: ChatSession) -> None:
+    """Remove a session without forks, then each deleted ancestor left without forks.
+
+    Each parent's row is locked before its child is removed, so of two forks
+    deleted at once the second sees the first gone and removes the parent.
+    """
+    parent_id = session.parent_id  # type: ignore[attr-defined]
+    while True:
+        parent = await ChatSession.locked(parent_id, deleted=True) if parent_id else None
+        await ChatSession.filter(id=session.id).delete()
+        if parent is None or parent.deleted_at is None or await ChatSession.has_forks(parent.id):
+            return
+        session, parent_id = parent, parent.parent_id  # type: ignore[attr-defined]

@@ -333,6 +333,21 @@ async def test_runner_turns_http_errors_into_run_error(
     assert events == [RunError("provider_error", f"The model provider answered HTTP 503: {body}")]
 
 
+async def test_the_fake_server_rejects_an_unanswered_tool_call_like_the_real_api(
+    fake_openai: Any, provider: OpenAIProvider
+) -> None:
+    call = {"id": "call_1", "name": "clock", "arguments": {}}
+    turns = [
+        ChatTurn("user", "time?"),
+        ChatTurn("assistant", "", tool_calls=[call]),
+        ChatTurn("user", "hello?"),
+    ]
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, turns)
+    assert info.value.message.startswith("The model provider answered HTTP 400")
+    assert "call_1" in fake_openai.rejected[0]
+
+
 async def test_usage_is_asked_for_and_reported_last(
     fake_openai: Any, provider: OpenAIProvider
 ) -> None:

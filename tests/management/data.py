@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
@@ -20,6 +21,7 @@ from models import (
     Approval,
     ApprovalStatus,
     ChatSession,
+    ContextSnapshot,
     Message,
     MessageRole,
     Run,
@@ -52,8 +54,11 @@ class Seeded:
     messages: int
 
 
-async def seed(database_url: str, *, messages: int = 20) -> Seeded:
-    """Users, tokens, a busy session with history, a run with events, approvals, an old session."""
+async def seed(database_url: str, *, messages: int = 20, forks: bool = False) -> Seeded:
+    """Users, tokens, a busy session with history, a run with events, approvals, an old session.
+
+    With `forks`, also two generations of forks of the busy session (`_forks_of`).
+    """
     async with orm(database_url):
         users = UserService(Database.for_settings(make_settings(database_url)))
         alice = await users.create_user("alice")
@@ -128,10 +133,42 @@ async def seed(database_url: str, *, messages: int = 20) -> Seeded:
             status=ApprovalStatus.PENDING,
             expires_at=now - timedelta(minutes=5),
         )
+        if forks:
+            await _forks_of(session, now)
         old = await ChatSession.create(owner=alice.user, title="old")
         await AgentContext.create(session=old)
         await ChatSession.filter(id=old.id).update(updated_at=now - timedelta(days=100))
         return Seeded(alice.token, str(session.id), str(old.id), messages)
+
+
+async def _forks_of(session: ChatSession, now: datetime) -> None:
+    """A deleted fork of `session` that its own fork still reads from, with context snapshots.
+
+    Their ids sort before every random one: a restore meets each fork before its parent.
+    """
+    middle = await ChatSession.create(
+        id=UUID("00000000-0000-4000-8000-000000000002"),
+        owner_id=session.owner_id,  # type: ignore[attr-defined]
+        title="fork",
+        message_count=5,
+        parent=session,
+        forked_at_seq=4,
+        deleted_at=now,
+    )
+    leaf = await ChatSession.create(
+        id=UUID("00000000-0000-4000-8000-000000000001"),
+        owner_id=session.owner_id,  # type: ignore[attr-defined]
+        title="fork of a fork",
+        message_count=5,
+        parent=middle,
+        forked_at_seq=5,
+    )
+    await Message.create(session=middle, seq=5, role=MessageRole.USER, content="edited")
+    for fork in (middle, leaf):
+        await AgentContext.create(session=fork, data={"k": "v"})
+    await ContextSnapshot.create(session=session, after_seq=3, data={"k": "v"})
+    await ContextSnapshot.create(session=middle, after_seq=4, data={"k": "v"})
+    await ContextSnapshot.create(session=leaf, after_seq=5, data={"k": "v"})
 
 
 async def snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:

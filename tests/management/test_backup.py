@@ -32,15 +32,16 @@ def test_round_trip_sqlite_postgres_sqlite(
     (tmp_path / "b").mkdir()
     source = sqlite_template.clone(tmp_path / "a")
     target = sqlite_template.clone(tmp_path / "b")
-    seeded = asyncio.run(seed(source, messages=10_000))
+    seeded = asyncio.run(seed(source, messages=10_000, forks=True))
     original = asyncio.run(snapshot(source))
-    assert len(original["message"]) == seeded.messages
+    assert len(original["message"]) == seeded.messages + 1  # and a fork's own message
+    assert len([row for row in original["chat_session"] if row["parent_id"]]) == 2
     started = time.monotonic()
 
     one, two, three = (tmp_path / f"{n}.jsonl" for n in ("one", "two", "three"))
     assert_ok(manage(source, "backup", str(one)))
     restored_pg = assert_ok(manage(pg_url, "restore", str(one)))
-    assert "reset sequences: run_event" in restored_pg.stdout
+    assert "reset sequences: context_snapshot, run_event" in restored_pg.stdout
     assert_ok(manage(pg_url, "backup", str(two)))
     assert_ok(manage(target, "restore", str(two)))
     assert_ok(manage(target, "backup", str(three)))

@@ -51,7 +51,7 @@ class UserWithAnAddedColumn(Model):
 def test_the_models_define_hand_written_statements() -> None:
     names = [name for name, _ in STATEMENTS]
     assert len(names) >= 20
-    assert "runs._TAKE_LEASE" in names and "messages._WINDOW" in names
+    assert "runs._TAKE_LEASE" in names and "messages._WINDOW_SQLITE" in names
 
 
 @pytest.mark.parametrize(("name", "statement"), STATEMENTS, ids=[name for name, _ in STATEMENTS])

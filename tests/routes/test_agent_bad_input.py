@@ -32,7 +32,8 @@ async def test_bad_requests_are_problems_and_write_nothing(
         ({"session_id": UNKNOWN, "message": "hi"}, 404, "session_not_found"),
         ({"session_id": "not-a-uuid", "message": "hi"}, 422, "validation_error"),
         ({"session_id": sid, "message": ""}, 422, "validation_error"),
-        ({"session_id": sid}, 422, "validation_error"),
+        ({}, 422, "validation_error"),
+        ({"session_id": sid}, 409, "nothing_to_answer"),  # no message: answer the empty history
         ({"session_id": sid, "message": "x" * 1001}, 413, "payload_too_large"),
         ({"session_id": sid, "message": "é" * 501}, 413, "payload_too_large"),  # bytes, not chars
         ({"session_id": sid, "message": "hi", "on_busy": "wait"}, 422, "validation_error"),

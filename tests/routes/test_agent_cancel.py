@@ -89,7 +89,16 @@ async def test_cancel_queued_and_waiting_runs(
     )
     assert_problem(late, 409, "approval_already_decided")
     waiting_events = await run_events(client, headers, waiting_id)
-    assert types(waiting_events) == ["run", "message", "tool_call", "approval_required", "done"]
+    assert types(waiting_events) == [
+        "run",
+        "message",
+        "tool_call",
+        "approval_required",
+        "tool_result",
+        "done",
+    ]
+    not_run = "The run was cancelled before this tool call ran."
+    assert waiting_events[-2].data["error"] == not_run
     assert waiting_events[-1].data["status"] == "cancelled"
     context = await get_json(client, f"/sessions/{sid}/context", headers)
     assert context["data"] == {}  # the tool never ran
@@ -127,13 +136,15 @@ async def test_cancel_running_keeps_the_partial_text(
 
     events: list[Event] = await asyncio.wait_for(stream, 30)
     assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
-    assert set(types(events)[2:-1]) == {"delta"}  # no final `message`: it never completed
+    assert set(types(events)[2:-2]) == {"delta"}
     [assistant] = [m for m in await messages(client, headers, sid) if m["role"] == "assistant"]
     full = "Echo: " + LONG
     assert assistant["status"] == "cancelled"
     assert partial["content"] in assistant["content"] and assistant["content"] != full
     assert full.startswith(assistant["content"])
     assert assistant["content"].startswith(delta_text(events))
+    # The last event before the end shows the partial reply as stored.
+    assert events[-2].type == "message" and events[-2].data == assistant
     await asyncio.sleep(0.2)  # a cancelled run emits nothing more
     assert await run_events(client, headers, run_id) == events
     assert_problem(await cancel(client, headers, run_id), 409, "run_not_cancellable")

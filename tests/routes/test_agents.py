@@ -301,3 +301,22 @@ async def test_sessions_name_only_agents_that_exist(
         assert (await make_session(client, headers, agent=ref))["agent"] == ref
     sessions = await get_json(client, "/sessions", headers)
     assert len(sessions["items"]) == 4  # nothing was stored for the refused ones
+
+
+async def test_answering_the_history_uses_the_sessions_agent(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    await create_agent(client, headers, "helper", tools=["clock"])
+    await put_agent(client, headers, "helper", tools=["recall"])
+    session = await make_session(client, headers, agent="helper@1")
+    appended = await client.post(
+        f"{API}/sessions/{session['id']}/messages",
+        headers=headers,
+        json={"role": "user", "content": "/tool clock"},
+    )
+    assert appended.status_code == 201, appended.text
+    # No message: the run answers the history as it stands, with the pinned version.
+    events = await stream_message(client, headers, session_id=session["id"])
+    run = await get_json(client, f"/runs/{events[0].data['run_id']}", headers)
+    assert (run["agent"], run["agent_version"], run["status"]) == ("helper", 1, "completed")

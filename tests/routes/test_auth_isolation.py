@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from models import ApiToken, Message
+from models import ApiToken, ChatSession, Message
 from services import Services
 from tests.factories import make_session, make_user
 from tests.problems import assert_problem
@@ -26,6 +26,10 @@ def endpoints(sid: str) -> list[tuple[str, str, dict[str, Any] | None, dict[str,
         ("POST", f"/sessions/{sid}/messages", {"role": "user", "content": "x"}, {}),
         ("GET", f"/sessions/{sid}/context", None, {}),
         ("PUT", f"/sessions/{sid}/context", {"data": {"x": 1}}, {"If-Match": '"0"'}),
+        ("POST", f"/sessions/{sid}/fork", {"at_seq": 1}, {}),
+        ("POST", f"/sessions/{sid}/messages/1/edit", {"content": "x"}, {}),
+        ("POST", f"/sessions/{sid}/regenerate", None, {}),
+        ("GET", f"/sessions/{sid}/branches", None, {}),
     ]
 
 
@@ -65,6 +69,7 @@ async def test_foreign_ids_answer_exactly_like_unknown_ids(
     context = await client.get(f"{API}/sessions/{bobs['id']}/context", headers=bob)
     assert context.json() == {"version": 0, "data": {}}
     assert await Message.filter(session_id=bobs["id"]).count() == 1
+    assert not await ChatSession.filter(parent_id=bobs["id"]).exists()
 
 
 async def test_admin_reads_every_session_but_changes_only_its_own(
@@ -81,6 +86,10 @@ async def test_admin_reads_every_session_but_changes_only_its_own(
     assert sid in [s["id"] for s in listed["items"]]
     patch = await client.patch(f"{API}/sessions/{sid}", json={"title": "x"}, headers=admin)
     assert_problem(patch, 404, "session_not_found")
+    branches = await client.get(f"{API}/sessions/{sid}/branches", headers=admin)
+    assert branches.json() == {"items": [], "next_cursor": None}
+    forked = await client.post(f"{API}/sessions/{sid}/fork", json={"at_seq": 0}, headers=admin)
+    assert_problem(forked, 404, "session_not_found")
 
 
 BAD_AUTHORIZATION = [

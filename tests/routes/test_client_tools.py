@@ -268,7 +268,13 @@ async def test_cancel_works_while_the_run_waits_for_the_client(
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     events = await run_events(client, headers, run_id)
-    assert types(events)[-2:] == ["client_tool_call", "done"]
+    assert types(events)[-3:] == ["client_tool_call", "tool_result", "done"]
+    # The end of the run answers the call, so the history stays valid for the model.
+    assert events[-2].data == {
+        "call_id": call_id,
+        "tool": "get_location",
+        "error": "The run was cancelled before this tool call ran.",
+    }
     assert events[-1].data["status"] == "cancelled"
     late = assert_problem(await submit(client, headers, run_id, call_id, OSLO), 409)
     assert late["tool_call_status"] == "cancelled"

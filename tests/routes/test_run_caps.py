@@ -149,3 +149,21 @@ async def test_a_busy_user_does_not_queue_another_users_run(
     # The other user's run did not wait for a busy user's run to end.
     statuses = {(await Run.get(id=run.id)).status for run in accepted}
     assert statuses == {RunStatus.RUNNING}
+
+
+async def test_answering_the_history_counts_against_the_caps(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    session = await make_session(client, headers)
+    question = {"role": "user", "content": "answer me"}
+    await client.post(f"{API}/sessions/{session['id']}/messages", headers=headers, json=question)
+    for _ in range(2):
+        parked = await client.post(f"{API}/agent/message", headers=headers, json={"message": WAIT})
+        assert parked.status_code == 202, parked.text
+
+    body = {"session_id": session["id"]}
+    refused = await client.post(f"{API}/agent/message", headers=headers, json=body)
+
+    assert_problem(refused, 429, "too_many_runs_in_flight")
+    assert await Run.filter(session_id=session["id"]).count() == 0

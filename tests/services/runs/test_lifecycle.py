@@ -121,6 +121,6 @@ async def test_updated_at_moves_on_every_tool_call_transition(
 
     waiting = await call(ToolCallStatus.PROPOSED, "c")
     before = await _call_updated_at(waiting.id)
-    await ToolCall.reject_proposed(run.id, "cancelled", utcnow())
+    await ToolCall.reject_unstarted(run.id, "cancelled", utcnow())
     rejected = await ToolCall.get(id=waiting.id)
     assert rejected.status is ToolCallStatus.REJECTED and rejected.updated_at > before
