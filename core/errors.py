@@ -4,7 +4,8 @@ Each error has a stable machine `code`, an HTTP status and a human `title`;
 the handlers in `routes.problems` render them as RFC 9457 problem+json.
 
     AppError
-    ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id
+    ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id,
+    │                                conflicting_parameters
     ├── Unauthorized (401)           unauthorized
     ├── NotFound (404)               session_not_found, run_not_found, approval_not_found,
     │                                agent_not_found, tool_call_not_found
@@ -14,6 +15,7 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     │                                message_not_editable, nothing_to_regenerate, nothing_to_answer
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
+    ├── UnsupportedMediaType (415)   unsupported_media_type
     ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments, unknown_agent,
     │                                unknown_tool
     ├── PreconditionRequired (428)   precondition_required
@@ -26,11 +28,30 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from asyncpg.exceptions import (
+    InsufficientResourcesError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from tortoise.exceptions import DBConnectionError
 
-# Failures that mean "the database is unreachable or saturated" (a pool wait that
-# timed out, a dropped connection), not a bug: answered 503, retried by followers.
-UNAVAILABLE_ERRORS = (TimeoutError, ConnectionError, DBConnectionError)
+# Failures that mean "the database is unreachable or saturated", not a bug:
+# answered 503, retried by followers. Tortoise translates only some driver
+# errors; these asyncpg ones reach the caller as they are: a dropped connection
+# (class 08, e.g. ConnectionDoesNotExistError), a server shutting down or a
+# statement timeout (class 57), too many connections (class 53). A pool wait or
+# a client-side command timeout is a TimeoutError.
+UNAVAILABLE_ERRORS = (
+    TimeoutError,
+    ConnectionError,
+    DBConnectionError,
+    PostgresConnectionError,
+    OperatorInterventionError,
+    InsufficientResourcesError,
+)
+
+# Every 503 says when to try again (seconds).
+RETRY_AFTER_SECONDS = 2
 
 
 class ErrorCode(StrEnum):
@@ -39,6 +60,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_LAST_EVENT_ID = "invalid_last_event_id"
+    CONFLICTING_PARAMETERS = "conflicting_parameters"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     SESSION_NOT_FOUND = "session_not_found"
@@ -156,6 +178,14 @@ class PayloadTooLarge(AppError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(AppError):
+    """The request body is not JSON."""
+
+    status_code = 415
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    title = "Unsupported media type"
+
+
 class UnprocessableEntity(AppError):
     """Well-formed input that fails validation."""
 
@@ -193,11 +223,22 @@ class TooManyRequests(AppError):
 
 
 class ServiceUnavailable(AppError):
-    """The service cannot answer right now; retrying later may succeed."""
+    """The service cannot answer right now; retrying later may succeed (`Retry-After`)."""
 
     status_code = 503
     code = ErrorCode.NOT_READY
     title = "Service unavailable"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            detail, code=code, data=data, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
 
 
 def session_not_found() -> NotFound:

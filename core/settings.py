@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import ConfigurationError
@@ -92,6 +99,9 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=100)
     db_acquire_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL: the longest a statement may run (the server cancels it), and so how
+    # long a request may wait on a connection that stopped answering; 0 disables it.
+    db_statement_timeout_seconds: float = Field(default=15.0, ge=0, le=3600)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
 
     group_commit_max_batch: int = Field(default=64, ge=1, le=10_000)
@@ -105,6 +115,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Authenticated requests per user and minute, counted across workers (0: no limit).
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
+
+    # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, it is open.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     log_format: LogFormat = LogFormat.PLAIN
     log_level: str = "INFO"

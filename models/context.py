@@ -41,20 +41,20 @@ class AgentContext(Model):
         database: Database,
         session_id: UUID,
         data: dict[str, Any],
-        expected_version: int | None,
+        expected_versions: list[int] | None,
         now: datetime,
     ) -> AgentContext | None:
-        """Write new data if the version still matches (None: unconditionally).
+        """Write new data if the version is one of those expected (None: unconditionally).
 
         One statement that returns the row it wrote, so the answer describes
         this write and not a later one; None if the version no longer matches.
         """
         encoded = _DATA_FIELD.to_db_value(data, cls)
-        if expected_version is None:
+        if expected_versions is None:
             rows = await database.execute(_REPLACE, encoded, now, session_id)
         else:
             rows = await database.execute(
-                _REPLACE_IF_VERSION, encoded, now, session_id, expected_version
+                _REPLACE_IF_VERSION, encoded, now, session_id, expected_versions
             )
         return CONTEXT_COLUMNS.instance(database, rows[0]) if rows else None
 
@@ -80,6 +80,6 @@ _REPLACE = Statement(
 _REPLACE_IF_VERSION = Statement(
     lambda: (
         "UPDATE agent_context SET data = $1, version = version + 1, updated_at = $2 "
-        f"WHERE session_id = $3 AND version = $4 RETURNING {CONTEXT_COLUMNS.select()}"
+        f"WHERE session_id = $3 AND version = ANY($4) RETURNING {CONTEXT_COLUMNS.select()}"
     )
 )

@@ -66,22 +66,40 @@ class Message(Model):
 
     @classmethod
     async def page(
-        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
+        cls,
+        database: Database,
+        session: ChatSession,
+        direction: str,
+        seq: int,
+        limit: int,
+        *,
+        below: int | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` committed messages after `seq` (ascending) or before it (descending).
 
-        Rows, not models: a response schema validates them directly. A fork's
-        page reads across its ancestors (`_lineage_page`).
+        `below` bounds a page after `seq` to seqs less than it. Rows, not
+        models: a response schema validates them directly. A fork's page reads
+        across its ancestors (`_lineage_page`).
         """
+        # Inclusive in SQL: a 32-bit parameter cannot hold "one past the largest seq".
+        last = MAX_SEQ if below is None else below - 1
         if session.is_fork:
-            return await cls._lineage_page(database, session, direction, seq, limit)
-        statement = _PAGE_AFTER if direction == "after" else _PAGE_BEFORE
-        rows = await database.fetch_committed(statement, session.id, seq, limit)
+            return await cls._lineage_page(database, session, direction, seq, limit, last)
+        if direction == "after":
+            rows = await database.fetch_committed(_PAGE_AFTER, session.id, seq, last, limit)
+        else:
+            rows = await database.fetch_committed(_PAGE_BEFORE, session.id, seq, limit)
         return [MESSAGE_COLUMNS.json_decoded(row) for row in rows]
 
     @classmethod
     async def _lineage_page(
-        cls, database: Database, session: ChatSession, direction: str, seq: int, limit: int
+        cls,
+        database: Database,
+        session: ChatSession,
+        direction: str,
+        seq: int,
+        limit: int,
+        last: int,
     ) -> list[dict[str, Any]]:
         """A fork's page, read as the seq range it covers.
 
@@ -92,6 +110,7 @@ class Message(Model):
         are ordered here: sorting them in SQL costs more than the read.
         """
         after, upto = _page_range(direction, seq, limit, session.message_count)
+        upto = min(upto, last)  # `last`: the highest seq a page after `seq` may hold
         statement = _on(database, _LINEAGE_RANGE_PG, _LINEAGE_RANGE_SQLITE)
         rows = await database.fetch_committed(statement, session.id, after, upto)
         rows.sort(key=_by_seq, reverse=direction == "before")
@@ -204,7 +223,7 @@ _TURN_COLUMNS = MESSAGE_COLUMNS.only("role", "content", "tool_calls", "tool_call
 _PAGE_AFTER = Statement(
     lambda: (
         f"SELECT {MESSAGE_COLUMNS.select()} FROM message WHERE session_id = $1 AND seq > $2 "
-        "ORDER BY seq ASC LIMIT $3"
+        "AND seq <= $3 ORDER BY seq ASC LIMIT $4"
     )
 )
 _PAGE_BEFORE = Statement(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from tortoise.contrib.fastapi import RegisterTortoise
 
 from agent import PluginError, ToolCatalog, load_tool_catalog
@@ -16,6 +18,7 @@ from core.settings import Settings, SettingsError, load_settings, settings_warni
 from project.logging import configure_logging
 from project.middleware import RequestContextMiddleware
 from routes import API_PREFIX, api_routers, health_router
+from routes.openapi import install_openapi
 from routes.problems import install_problem_handlers
 from services import Services
 from services.metrics import Metrics
@@ -41,20 +44,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     for warning in warnings:
         log.warning("%s", warning)
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the fastapi-offline package,
+    # not from a CDN: they work on a machine without internet access.
+    app = FastAPIOffline(
         title="Terrapin",
-        version="1.0.0",
+        version=version("terrapin"),
         summary="Async backend for AI-agent conversations.",
         lifespan=_lifespan_for(settings, catalog),
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.state.metrics = metrics = Metrics()
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_bytes,
+        metrics=metrics,
+        private_prefix=API_PREFIX + "/",
     )
     app.include_router(health_router)
     for router in api_routers:
-        app.include_router(router, prefix=API_PREFIX)
+        # FastAPI refuses a body that grows past the limit while it is read; the
+        # middleware refuses one whose declared length is over it (see its docstring).
+        app.include_router(router, prefix=API_PREFIX, max_body_size=settings.max_request_bytes)
     return app
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import UNAVAILABLE_ERRORS, ErrorCode
-from routes.problems import PROBLEM_MEDIA_TYPE, problem_body
+from core.database.schema import schema_missing
+from core.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, ErrorCode
+from core.outages import RepeatedWarning
+from routes.problems import PROBLEM_MEDIA_TYPE, body_too_large, problem_body
 
 if TYPE_CHECKING:
     from services.metrics import Metrics
@@ -20,21 +23,37 @@ access_log = logging.getLogger("terrapin.access")
 error_log = logging.getLogger("terrapin.errors")
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeded the configured limit."""
-
-
 class RequestContextMiddleware:
     """Tag each request with an id, log one line for it, and contain failures.
 
-    Also enforces the request body limit (declared and streamed), and turns
-    an unexpected exception into a problem+json 500 without internals.
+    Also refuses a body whose declared length exceeds the limit, and turns an
+    unexpected exception into a problem+json 500 without internals.
+
+    A body that turns out too large while it is read is FastAPI's to refuse
+    (the API routers are included with `max_body_size`), answered through the
+    problem handlers. The declared length is checked here, before the app:
+    for that case Starlette's limiter answers with a fixed text/plain 413
+    that no exception handler can change.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics | None = None,
+        private_prefix: str = "/api/",
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        # Answers under this path hold user data: no cache may keep them.
+        self.private_prefix = private_prefix
+        # An outage fails every request alike: one line per interval, not a traceback each.
+        self._unavailable = RepeatedWarning(error_log, "database unavailable: answering 503")
+        self._not_migrated = RepeatedWarning(
+            error_log,
+            "database schema not migrated (run `python -m project migrate`): answering 503",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,15 +62,13 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = {"code": 500, "sent": False, "muted": False}
+        status = {"code": 500, "sent": False}
+        private = scope["path"].startswith(self.private_prefix)
 
         async def send_wrapper(message: Message) -> None:
-            if status["muted"]:
-                return  # the app's answer to a truncated body; the 413 replaces it
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = _response_headers(message.get("headers", []), request_id, private)
                 message = {**message, "headers": headers}
                 if self.metrics is not None and _is_event_stream(headers):
                     status["sse"] = True
@@ -60,39 +77,42 @@ class RequestContextMiddleware:
 
         try:
             if _declared_length(scope) > self.max_body_bytes:
-                raise BodyTooLarge
-            await self.app(scope, self._limited(receive, status), send_wrapper)
-            if status["muted"]:
-                raise BodyTooLarge
-        except BodyTooLarge:
-            status["muted"] = False
-            await _send_problem(
+                await _send_problem(
+                    send_wrapper,
+                    status,
+                    413,
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    "Payload too large",
+                    body_too_large(self.max_body_bytes),
+                )
+            else:
+                await self.app(scope, receive, send_wrapper)
+        except UNAVAILABLE_ERRORS as exc:
+            self._unavailable(exc)
+            await _send_unavailable(
                 send_wrapper,
                 status,
-                413,
-                ErrorCode.PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                f"The request body exceeds {self.max_body_bytes} bytes.",
-            )
-        except UNAVAILABLE_ERRORS:
-            error_log.warning("database unavailable", exc_info=True)
-            await _send_problem(
-                send_wrapper,
-                status,
-                503,
                 ErrorCode.DATABASE_UNAVAILABLE,
-                "Service unavailable",
                 "The database is unavailable; retry later.",
             )
-        except Exception:
-            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await _send_problem(
+        except Exception as exc:
+            if not schema_missing(exc):
+                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                await _send_problem(
+                    send_wrapper,
+                    status,
+                    500,
+                    ErrorCode.INTERNAL_ERROR,
+                    "Internal server error",
+                    "An unexpected error occurred.",
+                )
+                return
+            self._not_migrated(exc)
+            await _send_unavailable(
                 send_wrapper,
                 status,
-                500,
-                ErrorCode.INTERNAL_ERROR,
-                "Internal server error",
-                "An unexpected error occurred.",
+                ErrorCode.NOT_READY,
+                "The database schema is not migrated: run `python -m project migrate`.",
             )
         finally:
             template = _log_access(scope, status["code"], started, request_id)
@@ -102,36 +122,32 @@ class RequestContextMiddleware:
                 seconds = time.perf_counter() - started
                 self.metrics.observe_request(scope["method"], template, status["code"], seconds)
 
-    def _limited(self, receive: Receive, status: dict[str, Any]) -> Receive:
-        """Wrap `receive` so a streamed body past the limit raises BodyTooLarge.
 
-        The app may catch that exception (FastAPI turns any body-reading error
-        into a 400), so the overflow also mutes the app's own response; the
-        middleware then answers 413 itself.
-        """
-        seen = 0
+def _response_headers(
+    headers: list[tuple[bytes, bytes]], request_id: str, private: bool
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers plus the request id and the headers every answer carries."""
+    extra = [(b"x-request-id", request_id.encode()), (b"x-content-type-options", b"nosniff")]
+    if private:
+        # no-store, not the streams' no-cache: nothing of a user's may be kept anywhere.
+        headers = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+        extra.append((b"cache-control", b"no-store"))
+    return [*headers, *extra]
 
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    if not status["sent"]:
-                        status["muted"] = True
-                    raise BodyTooLarge
-            return message
 
-        return limited_receive
+# What an incoming X-Request-ID may hold to be reused (UUIDs, hex, base64, dotted ids).
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
 
 
 def _request_id(scope: Scope) -> str:
-    """Reuse a sane incoming X-Request-ID, else mint one."""
+    """Reuse a sane incoming X-Request-ID, else mint one.
+
+    It is echoed and logged, so anything longer or with other characters
+    (control characters, quotes, spaces) is replaced rather than passed on.
+    """
     for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if 0 < len(candidate) <= 128 and candidate.isprintable():
-                return candidate
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return bytes(value).decode("ascii")
     return secrets.token_hex(16)  # 128 random bits, without building a UUID object
 
 
@@ -153,7 +169,13 @@ def _declared_length(scope: Scope) -> int:
 
 
 async def _send_problem(
-    send: Send, status: dict[str, Any], code: int, error: str, title: str, detail: str
+    send: Send,
+    status: dict[str, Any],
+    code: int,
+    error: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Send a problem response unless the response already started."""
     if status["sent"]:
@@ -166,10 +188,19 @@ async def _send_problem(
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_unavailable(send: Send, status: dict[str, Any], error: str, detail: str) -> None:
+    """Send a 503 problem that says when to retry."""
+    retry_after = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+    await _send_problem(
+        send, status, 503, error, "Service unavailable", detail, headers=[retry_after]
+    )
 
 
 def route_template(scope: Scope) -> str:

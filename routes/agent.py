@@ -16,13 +16,16 @@ from routes.agent_schemas import (
     ClientToolCallRead,
     RunRead,
 )
+from routes.bodies import JsonBodyRoute
 from routes.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
 from routes.limits import check_content
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import MessageRead
 from routes.sse import event_stream
 
-router = APIRouter(prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/agent", tags=["agent"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 async def start_run(
@@ -46,7 +49,11 @@ async def start_run(
 StartedRunDep = Annotated[Run, Depends(start_run)]
 
 
-@router.post("/message/stream", response_class=EventSourceResponse)
+@router.post(
+    "/message/stream",
+    response_class=EventSourceResponse,
+    responses={**problem_responses(404, 409), **BODY_ERRORS},
+)
 async def stream_agent_message(
     run: StartedRunDep, events: EventLogDep
 ) -> AsyncIterable[ServerSentEvent]:
@@ -62,7 +69,9 @@ async def stream_agent_message(
         202: {
             "description": "The run waits for an approval or a client tool's result",
             "model": AgentTurnRead,
-        }
+        },
+        **problem_responses(404, 409),
+        **BODY_ERRORS,
     },
 )
 async def send_agent_message(

@@ -9,18 +9,21 @@ from fastapi import APIRouter, Query
 
 from models import ApprovalStatus
 from routes.agent_schemas import ApprovalPage, ApprovalRead, DecisionCreate
+from routes.bodies import JsonBodyRoute
 from routes.deps import (
     CallerDep,
     HITLManagerDep,
     OwnedApprovalDep,
     ReadableApprovalDep,
 )
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 
-router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
-@router.get("", response_model=ApprovalPage)
+@router.get("", response_model=ApprovalPage, responses=problem_responses(400))
 async def list_approvals(
     caller: CallerDep,
     hitl: HITLManagerDep,
@@ -36,13 +39,17 @@ async def list_approvals(
     )
 
 
-@router.get("/{approval_id}", response_model=ApprovalRead)
+@router.get("/{approval_id}", response_model=ApprovalRead, responses=problem_responses(404))
 async def read_approval(approval: ReadableApprovalDep) -> ApprovalRead:
     """Read one approval."""
     return ApprovalRead.model_validate(approval)
 
 
-@router.post("/{approval_id}/decision", response_model=ApprovalRead)
+@router.post(
+    "/{approval_id}/decision",
+    response_model=ApprovalRead,
+    responses={**problem_responses(404, 409), **BODY_ERRORS},
+)
 async def decide_approval(
     body: DecisionCreate, approval: OwnedApprovalDep, caller: CallerDep, hitl: HITLManagerDep
 ) -> ApprovalRead:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from routes.bodies import JsonBodyRoute
 from routes.deps import (
     BranchManagerDep,
     CallerDep,
@@ -14,13 +15,23 @@ from routes.deps import (
     SettingsDep,
 )
 from routes.limits import check_content, check_metadata, check_title
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import ForkCreate, MessageEdit, SessionPage, SessionRead
 
-router = APIRouter(prefix="/sessions/{session_id}", tags=["branches"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sessions/{session_id}",
+    tags=["branches"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
+)
 
 
-@router.post("/fork", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/fork",
+    response_model=SessionRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**problem_responses(404), **BODY_ERRORS},
+)
 async def fork_session(
     body: ForkCreate, session: OwnedSessionDep, branches: BranchManagerDep, settings: SettingsDep
 ) -> SessionRead:
@@ -34,7 +45,10 @@ async def fork_session(
 
 
 @router.post(
-    "/messages/{seq}/edit", response_model=SessionRead, status_code=status.HTTP_201_CREATED
+    "/messages/{seq}/edit",
+    response_model=SessionRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**problem_responses(404, 409), **BODY_ERRORS},
 )
 async def edit_message(
     body: MessageEdit,
@@ -48,13 +62,18 @@ async def edit_message(
     return SessionRead.model_validate(await branches.edit(session, seq, body.content))
 
 
-@router.post("/regenerate", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/regenerate",
+    response_model=SessionRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404, 409),
+)
 async def regenerate_reply(session: OwnedSessionDep, branches: BranchManagerDep) -> SessionRead:
     """Fork the session at the user message its last assistant reply answers."""
     return SessionRead.model_validate(await branches.regenerate(session))
 
 
-@router.get("/branches", response_model=SessionPage)
+@router.get("/branches", response_model=SessionPage, responses=problem_responses(400, 404))
 async def list_branches(
     session: ReadableSessionDep,
     caller: CallerDep,

@@ -8,12 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from routes.bodies import JsonBodyRoute
 from routes.deps import ClientToolManagerDep, OwnedRunDep, SettingsDep
 from routes.limits import check_tool_output
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import JsonValue, Strict, Text
 
-router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
 class ToolResultCreate(Strict):
@@ -32,7 +35,11 @@ class ToolResultRead(BaseModel):
     output: Any
 
 
-@router.post("/{run_id}/tool-results", response_model=ToolResultRead)
+@router.post(
+    "/{run_id}/tool-results",
+    response_model=ToolResultRead,
+    responses={**problem_responses(404, 409), **BODY_ERRORS},
+)
 async def submit_tool_result(
     body: ToolResultCreate, run: OwnedRunDep, clients: ClientToolManagerDep, settings: SettingsDep
 ) -> ToolResultRead:

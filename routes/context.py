@@ -4,51 +4,62 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Response, status
 
 from core.errors import ErrorCode, PreconditionFailed, PreconditionRequired
+from routes.bodies import JsonBodyRoute
 from routes.deps import ContextManagerDep, OwnedSessionDep, ReadableSessionDep, SettingsDep
+from routes.etags import etag, none_match, strong_versions
 from routes.limits import check_context
-from routes.problems import ERROR_RESPONSES, problem_responses
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import ContextRead, ContextUpdate
 
 router = APIRouter(
-    prefix="/sessions/{session_id}/context", tags=["context"], responses=ERROR_RESPONSES
+    prefix="/sessions/{session_id}/context",
+    tags=["context"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
 )
 
 
-def etag(version: int) -> str:
-    """Return the strong ETag of a context version."""
-    return f'"{version}"'
-
-
-def parse_if_match(value: str) -> int | None:
-    """Return the version an If-Match names (None for `*`), or raise 412."""
-    value = value.strip()
-    if value == "*":
-        return None
-    candidate = value.removeprefix("W/").strip('"')
-    if not candidate.isdigit() or len(candidate) > 10:
+def if_match_versions(value: str) -> list[int] | None:
+    """The versions an If-Match names (None for `*`), or raise 412 if it names none."""
+    versions = strong_versions(value)
+    if versions == []:
         raise PreconditionFailed(
-            "If-Match does not name a context version.", code=ErrorCode.VERSION_CONFLICT
+            "If-Match does not name a context version (weak tags never match).",
+            code=ErrorCode.VERSION_CONFLICT,
         )
-    return int(candidate)
+    return versions
 
 
-@router.get("", response_model=ContextRead)
+@router.get(
+    "",
+    response_model=ContextRead,
+    responses={
+        304: {"description": "If-None-Match names the current version; no body"},
+        **problem_responses(404),
+    },
+)
 async def read_context(
-    session: ReadableSessionDep, contexts: ContextManagerDep, response: Response
-) -> ContextRead:
-    """Read the session's agent context; the ETag names its version."""
+    session: ReadableSessionDep,
+    contexts: ContextManagerDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> ContextRead | Response:
+    """Read the session's agent context; the ETag names its version (304 if unchanged)."""
     context = await contexts.get(session.id)
-    response.headers["ETag"] = etag(context.version)
+    tag = etag(context.version)
+    if if_none_match is not None and none_match(if_none_match, context.version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
     return ContextRead.model_validate(context)
 
 
 @router.put(
     "",
     response_model=ContextRead,
-    responses=problem_responses(412, 428),
+    responses={**problem_responses(404, 412, 428), **BODY_ERRORS},
 )
 async def replace_context(
     body: ContextUpdate,
@@ -56,12 +67,12 @@ async def replace_context(
     contexts: ContextManagerDep,
     settings: SettingsDep,
     response: Response,
-    if_match: Annotated[str | None, Header(max_length=64)] = None,
+    if_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> ContextRead:
     """Replace the context; requires If-Match with the ETag last read."""
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the context's ETag.")
     check_context(settings, body.data, ["body", "data"])
-    context = await contexts.replace(session.id, body.data, parse_if_match(if_match))
+    context = await contexts.replace(session.id, body.data, if_match_versions(if_match))
     response.headers["ETag"] = etag(context.version)
     return ContextRead.model_validate(context)

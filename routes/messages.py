@@ -6,20 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from routes.bodies import JsonBodyRoute
 from routes.deps import OwnedSessionDep, ReadableSessionDep, SessionManagerDep, SettingsDep
 from routes.limits import check_content, check_metadata
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import MessageCreate, MessagePage, MessageRead
 from services import MessageDraft
 
 router = APIRouter(
-    prefix="/sessions/{session_id}/messages", tags=["messages"], responses=ERROR_RESPONSES
+    prefix="/sessions/{session_id}/messages",
+    tags=["messages"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
 )
 
 SeqParam = Annotated[int | None, Query(ge=0, le=2**31 - 1)]
 
 
-@router.get("", response_model=MessagePage)
+@router.get("", response_model=MessagePage, responses=problem_responses(400, 404))
 async def list_messages(
     session: ReadableSessionDep,
     sessions: SessionManagerDep,
@@ -40,10 +44,12 @@ async def list_messages(
     response_model=MessageRead,
     status_code=status.HTTP_201_CREATED,
     responses={
+        **problem_responses(404, 409),
+        **BODY_ERRORS,
         200: {
             "description": "Replay of an earlier request with this client_message_id",
             "model": MessageRead,
-        }
+        },
     },
 )
 async def append_message(

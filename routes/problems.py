@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from core.errors import AppError, ErrorCode
 
@@ -76,11 +77,19 @@ async def _validation_handler(request: Request, exc: Exception) -> ProblemRespon
     return ProblemResponse(body, status_code=422)
 
 
+def body_too_large(limit: int) -> str:
+    """The detail of a 413 for a request body over `limit` bytes."""
+    return f"The request body exceeds {limit} bytes."
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     title = code.replace("_", " ").capitalize()
     detail = exc.detail if isinstance(exc.detail, str) else title
+    limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+    if exc.status_code == 413 and isinstance(limit, int):
+        detail = body_too_large(limit)  # FastAPI's body limit, hit while reading the body
     body = problem_body(exc.status_code, code, title, detail)
     return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
 
@@ -92,18 +101,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
 
 
-def _problem_schema() -> dict[str, Any]:
-    """The JSON schema of every problem body, inlined (no component refs needed)."""
-    field_error = {
-        "type": "object",
-        "properties": {
-            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-            "msg": {"type": "string"},
-            "type": {"type": "string"},
-        },
-        "required": ["loc", "msg", "type"],
-    }
-    return {
+SCHEMA_REF = "#/components/schemas/"
+
+# The problem document, once, as components of the OpenAPI document
+# (`routes.openapi` adds them); every error response refers to `Problem`.
+PROBLEM_COMPONENTS: dict[str, dict[str, Any]] = {
+    "Problem": {
         "title": "Problem",
         "description": "RFC 9457 problem details; `code` is stable and machine-readable.",
         "type": "object",
@@ -113,40 +116,56 @@ def _problem_schema() -> dict[str, Any]:
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "code": {"type": "string"},
-            "errors": {"type": "array", "items": field_error},
+            "errors": {"type": "array", "items": {"$ref": SCHEMA_REF + "ProblemFieldError"}},
         },
         "required": ["type", "title", "status", "detail", "code"],
         "additionalProperties": True,
-    }
-
-
-PROBLEM_SCHEMA = _problem_schema()
+    },
+    "ProblemFieldError": {
+        "title": "ProblemFieldError",
+        "description": "One invalid input of a 422 `validation_error`.",
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+        "required": ["loc", "msg", "type"],
+    },
+}
 
 _DESCRIPTIONS = {
-    400: "Bad request (for example an invalid cursor)",
+    400: "Bad request (see `code`)",
     401: "Missing, malformed, unknown or revoked bearer token",
     404: "Unknown id, or an id owned by another user",
     409: "Conflict with the current state",
-    412: "If-Match names a stale version",
+    412: "If-Match names no current version",
     413: "Payload too large",
+    415: "The request body is not JSON",
     422: "Validation error (field errors listed in `errors`)",
     428: "If-Match is required",
     429: "A per-user limit is reached; retry after `Retry-After` seconds",
     500: "Unexpected server error",
-    503: "Database unavailable, not migrated, or shutting down",
+    503: "Database unavailable, not migrated, or shutting down (see `Retry-After`)",
 }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting problem+json answers."""
+    schema = {"$ref": SCHEMA_REF + "Problem"}
     return {
         status: {
             "description": _DESCRIPTIONS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
         for status in statuses
     }
 
 
-# What any authenticated API route may answer besides its success.
-ERROR_RESPONSES = problem_responses(400, 401, 404, 409, 413, 422, 429, 500, 503)
+# What every /api/v1 operation may answer besides its own errors: a bad token,
+# invalid input (every operation has parameters), a per-user limit, a bug, or
+# the database.
+ERROR_RESPONSES = problem_responses(401, 422, 429, 500, 503)
+# What an operation that takes a JSON body may answer as well (400: a body that is
+# not even text, such as invalid UTF-8, is refused before it is parsed).
+BODY_ERRORS = problem_responses(400, 413, 415)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from routes.agent_schemas import RunPage, RunRead
 from routes.deps import CallerDep, ReadableSessionDep, RunHistoryDep
-from routes.problems import ERROR_RESPONSES
+from routes.problems import ERROR_RESPONSES, problem_responses
 from services.runs import UsageLine
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
@@ -55,7 +55,9 @@ class UsageReportRead(BaseModel):
     sessions: list[SessionUsageRead]
 
 
-@router.get("/sessions/{session_id}/runs", response_model=RunPage)
+@router.get(
+    "/sessions/{session_id}/runs", response_model=RunPage, responses=problem_responses(400, 404)
+)
 async def list_session_runs(
     session: ReadableSessionDep,
     history: RunHistoryDep,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from models import SessionStatus
+from routes.bodies import JsonBodyRoute
 from routes.deps import (
     CallerDep,
     OwnedSessionDep,
@@ -16,13 +17,17 @@ from routes.deps import (
     SettingsDep,
 )
 from routes.limits import check_metadata, check_title
-from routes.problems import ERROR_RESPONSES
+from routes.problems import BODY_ERRORS, ERROR_RESPONSES, problem_responses
 from routes.schemas import SessionCreate, SessionPage, SessionRead, SessionUpdate
 
-router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES, route_class=JsonBodyRoute
+)
 
 
-@router.post("", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=SessionRead, status_code=status.HTTP_201_CREATED, responses=BODY_ERRORS
+)
 async def create_session(
     body: SessionCreate, caller: CallerDep, sessions: SessionManagerDep, settings: SettingsDep
 ) -> SessionRead:
@@ -35,7 +40,7 @@ async def create_session(
     return SessionRead.model_validate(session)
 
 
-@router.get("", response_model=SessionPage)
+@router.get("", response_model=SessionPage, responses=problem_responses(400))
 async def list_sessions(
     caller: CallerDep,
     sessions: SessionManagerDep,
@@ -50,13 +55,17 @@ async def list_sessions(
     )
 
 
-@router.get("/{session_id}", response_model=SessionRead)
+@router.get("/{session_id}", response_model=SessionRead, responses=problem_responses(404))
 async def read_session(session: ReadableSessionDep) -> SessionRead:
     """Read one session."""
     return SessionRead.model_validate(session)
 
 
-@router.patch("/{session_id}", response_model=SessionRead)
+@router.patch(
+    "/{session_id}",
+    response_model=SessionRead,
+    responses={**problem_responses(404), **BODY_ERRORS},
+)
 async def update_session(
     body: SessionUpdate,
     session: OwnedSessionDep,
@@ -70,7 +79,9 @@ async def update_session(
     return SessionRead.model_validate(await sessions.update(session, changes))
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
+)
 async def delete_session(
     session: OwnedSessionDep, sessions: SessionManagerDep, runs: RunManagerDep
 ) -> Response:

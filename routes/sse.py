@@ -18,8 +18,9 @@ def resume_position(last_event_id: str | None, after: str | None) -> int:
     raw = last_event_id if last_event_id is not None else after
     if raw is None or raw.strip() == "":
         return 0
-    value = raw.strip()
-    if not value.isdigit() or int(value) > MAX_EVENT_ID:
+    value = raw.strip(" \t")
+    # ASCII digits only: str.isdigit() also accepts "²" or "١", which int() rejects or reads.
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_EVENT_ID:
         raise BadRequest(
             "Last-Event-ID must be a non-negative integer event id.",
             code=ErrorCode.INVALID_LAST_EVENT_ID,

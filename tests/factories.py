@@ -24,3 +24,10 @@ async def make_session(
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def raw_headers(headers: dict[str, str], extra: dict[str, bytes]) -> list[tuple[bytes, bytes]]:
+    """`headers` plus `extra` given as raw bytes (values a str header cannot hold)."""
+    return [(k.encode(), v.encode()) for k, v in headers.items()] + [
+        (k.encode(), v) for k, v in extra.items()
+    ]

@@ -17,6 +17,9 @@ from tortoise.backends.base.config_generator import expand_db_url
 from core.settings import Settings
 
 MODEL_MODULES = ["models", "aerich.models"]
+# The client waits this much longer than the server's statement timeout, so that the
+# server's own cancellation (a clean error, the connection still usable) comes first.
+CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
 APP_LABEL = "models"
 
 
@@ -35,7 +38,24 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         credentials.setdefault("minsize", settings.db_pool_min)
         credentials.setdefault("maxsize", settings.db_pool_max)
         credentials["acquire_timeout"] = settings.db_acquire_timeout_seconds
+        _bound_statements(credentials, settings.db_statement_timeout_seconds)
     return config
+
+
+def _bound_statements(credentials: dict[str, Any], seconds: float) -> None:
+    """Bound every statement on PostgreSQL, on the server and on the client.
+
+    The server cancels a statement past `statement_timeout`. A connection that
+    stalls (a network cut with no reset) never answers at all, so the client
+    also gives up, a little later than the server would: asyncpg's
+    `command_timeout` raises TimeoutError, which the API answers with a 503.
+    """
+    if not seconds:
+        return
+    server_settings = dict(credentials.get("server_settings") or {})
+    server_settings.setdefault("statement_timeout", str(round(seconds * 1000)))
+    credentials["server_settings"] = server_settings
+    credentials.setdefault("command_timeout", seconds + CLIENT_TIMEOUT_MARGIN_SECONDS)
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aerich.models import Aerich
+from asyncpg.exceptions import UndefinedColumnError, UndefinedTableError
 from tortoise.exceptions import OperationalError
 
 from core.database.config import APP_LABEL
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# How SQLite says a table or column is missing (PostgreSQL has error classes for it).
+_SQLITE_MISSING = ("no such table", "no such column")
 
 
 def version_dir(location: Path = MIGRATIONS_DIR) -> Path:
@@ -66,3 +69,12 @@ async def check_readiness() -> Readiness:
             pending,
         )
     return Readiness(True, "ready", "ok")
+
+
+def schema_missing(exc: BaseException) -> bool:
+    """Whether `exc` says a table or column does not exist: migrations were not applied."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.__cause__, UndefinedTableError | UndefinedColumnError):
+        return True
+    return str(exc).startswith(_SQLITE_MISSING)

@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import asyncpg
 from aerich import Command as AerichCommand
@@ -53,10 +53,19 @@ def database_errors(advice: str = MIGRATE_ADVICE) -> Iterator[None]:
         raise CommandError(f"database error: {reason(exc)}{advice}") from None
 
 
+def operator_config(settings: Settings) -> dict[str, Any]:
+    """The Tortoise config of a command: no statement timeout.
+
+    The timeout keeps a request from waiting on a stalled connection; a
+    migration, a backup or a restore may rightly run one long statement.
+    """
+    return tortoise_config(settings.model_copy(update={"db_statement_timeout_seconds": 0}))
+
+
 async def open_database(context: TortoiseContext, settings: Settings, *, migrated: bool) -> None:
     """Initialise Tortoise in `context`; with `migrated`, refuse a schema behind the head."""
     await probe_database(settings)
-    await context.init(config=tortoise_config(settings))
+    await context.init(config=operator_config(settings))
     if migrated:
         await require_migrated()
 
@@ -78,7 +87,7 @@ async def require_migrated() -> None:
 async def aerich(settings: Settings) -> AsyncIterator[AerichCommand]:
     """Aerich's command API on the configured database, once it is known to open."""
     await probe_database(settings)
-    config = tortoise_config(settings)
+    config = operator_config(settings)
     async with AerichCommand(config, app=APP_LABEL, location=str(MIGRATIONS_DIR)) as command:
         yield command
 

@@ -18,7 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from core.errors import ErrorCode, ServiceUnavailable
+from core.errors import UNAVAILABLE_ERRORS, ErrorCode, ServiceUnavailable
+from core.outages import RepeatedWarning
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,6 +57,7 @@ class GroupCommitter(Generic[T, R]):
         self.max_batch = max_batch
         self.max_wait = max_wait_seconds
         self.name = name
+        self._unavailable = RepeatedWarning(log, f"{name}: batches fail, database unavailable")
         self._queue: asyncio.Queue[_Pending[T, R] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
@@ -144,7 +146,10 @@ class GroupCommitter(Generic[T, R]):
         try:
             outcomes = await self._handler([pending.item for pending in batch])
         except Exception as exc:  # the whole batch failed: fail each caller with it
-            log.warning("%s: batch of %d failed", self.name, len(batch), exc_info=True)
+            if isinstance(exc, UNAVAILABLE_ERRORS):
+                self._unavailable(exc)  # an outage fails every batch: no traceback each
+            else:
+                log.warning("%s: batch of %d failed", self.name, len(batch), exc_info=True)
             outcomes = [exc] * len(batch)
         if self._observer is not None:
             ended = asyncio.get_running_loop().time()

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -56,8 +56,10 @@ def encode_cursor(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
-    """Decode a cursor that must hold exactly `keys`, else raise invalid_cursor."""
+def decode_cursor(
+    cursor: str, keys: set[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Decode a cursor that holds exactly `keys` (and any `optional`), else raise invalid_cursor."""
     if len(cursor) > 512:
         raise invalid_cursor()
     try:
@@ -65,7 +67,7 @@ def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
         payload = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise invalid_cursor() from exc
-    if not isinstance(payload, dict) or set(payload) != keys:
+    if not isinstance(payload, dict) or set(payload) - optional != keys:
         raise invalid_cursor()
     return payload
 
@@ -85,18 +87,41 @@ def parse_time_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise invalid_cursor() from exc
     if updated_at.tzinfo is None:
         raise invalid_cursor()
+    try:
+        # Every dialect compares in UTC; a forged offset can push the moment out of range.
+        updated_at = updated_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise invalid_cursor() from exc
     return updated_at, session_id
 
 
-def seq_cursor(direction: str, seq: int) -> str:
-    """Cursor for message history: continue `direction` ("after"/"before") from `seq`."""
-    return encode_cursor({"d": direction, "s": seq})
+@dataclass(frozen=True, slots=True)
+class SeqPosition:
+    """Where a history page starts: after or before `seq`; `below` bounds a page after it."""
+
+    direction: str
+    seq: int
+    below: int | None = None
 
 
-def parse_seq_cursor(cursor: str) -> tuple[str, int]:
+def seq_cursor(position: SeqPosition) -> str:
+    """Cursor for message history: continue from `position`."""
+    payload: dict[str, Any] = {"d": position.direction, "s": position.seq}
+    if position.below is not None:
+        payload["b"] = position.below
+    return encode_cursor(payload)
+
+
+def parse_seq_cursor(cursor: str) -> SeqPosition:
     """Inverse of `seq_cursor`."""
-    payload = decode_cursor(cursor, {"d", "s"})
-    direction, seq = payload["d"], payload["s"]
-    if direction not in {"after", "before"} or type(seq) is not int or not 0 <= seq < 2**31:
+    payload = decode_cursor(cursor, {"d", "s"}, optional=frozenset({"b"}))
+    direction, seq, below = payload["d"], payload["s"], payload.get("b")
+    if direction not in {"after", "before"} or not _is_seq(seq):
         raise invalid_cursor()
-    return direction, seq
+    if below is not None and (direction != "after" or not _is_seq(below)):
+        raise invalid_cursor()
+    return SeqPosition(direction, seq, below)
+
+
+def _is_seq(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**31

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import Database
 from core.errors import UNAVAILABLE_ERRORS, ErrorCode, NotFound
+from core.outages import RepeatedWarning
 from models import TERMINAL_EVENT_TYPES, EventType, Message, Run, RunEvent
 from models.locks import lock_in_id_order
 from services.common.group_commit import BatchObserver, GroupCommitter
@@ -89,6 +90,10 @@ class EventLog:
         self.draining = False
         # Called with the final status of every run that ends here (metrics).
         self._on_run_finished = on_run_finished
+        # Every open stream polls during an outage: one line per interval for all of them.
+        self._follow_failed = RepeatedWarning(
+            log, "following runs: database unavailable, streams retry"
+        )
 
     async def emit(
         self,
@@ -196,6 +201,13 @@ class EventLog:
         rows = await RunEvent.after(self._database, run_id, after, limit)
         return [StoredEvent(run_id, int(row["seq"]), str(row["type"]), row["data"]) for row in rows]
 
+    async def is_over(self, run_id: UUID, after: int) -> bool:
+        """Whether the run's log has ended and holds nothing after `after`."""
+        # The end first: once it is logged nothing is appended, so the read settles it.
+        if not await RunEvent.log_is_closed(self._database, run_id):
+            return False
+        return not await self.read(run_id, after, limit=1)
+
     async def follow(self, run_id: UUID, after: int) -> AsyncGenerator[StoredEvent, None]:
         """Replay from the database after `after`, then follow live until the terminal event."""
         last = after
@@ -207,10 +219,10 @@ class EventLog:
                     # committed between the two queries is then still read, never skipped.
                     ended = await RunEvent.log_is_closed(self._database, run_id)
                     events = await self.read(run_id, last)
-                except UNAVAILABLE_ERRORS:
+                except UNAVAILABLE_ERRORS as exc:
                     # The database is saturated or briefly gone: the client stays
                     # connected and the follower tries again, rather than ending the stream.
-                    log.warning("following run %s: database unavailable, retrying", run_id)
+                    self._follow_failed(exc)
                     if self.draining:
                         return
                     await asyncio.sleep(self.poll_seconds)

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from core.database import Database
+from core.outages import RepeatedWarning
 from models import RunEvent
 from services.events.hub import StoredEvent, StreamHub
 
@@ -73,6 +74,9 @@ class PgListener:
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._disconnected = RepeatedWarning(
+            log, "event listener disconnected; streams fall back to polling"
+        )
 
     async def start(self) -> None:
         """Connect and listen; keep reconnecting in the background if that fails."""
@@ -92,7 +96,7 @@ class PgListener:
             try:
                 await self._listen_until_lost()
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("event listener disconnected (%s); streams fall back to polling", exc)
+                self._disconnected(exc)  # every 2 s during an outage: one line per interval
             await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _listen_until_lost(self) -> None:

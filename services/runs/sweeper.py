@@ -26,6 +26,9 @@ from tortoise.exceptions import BaseORMException
 
 from core.clock import utcnow
 from core.database import Database
+from core.database.schema import schema_missing
+from core.errors import UNAVAILABLE_ERRORS
+from core.outages import RepeatedWarning
 from models import Run, ToolCall
 from services.approvals import HITLManager
 from services.client_tools import ClientToolManager
@@ -73,6 +76,7 @@ class Sweeper:
         # until a sweep finds fewer than a batch: no end leaves new ones behind.
         self._history_backlog = True
         self._on_action = on_action
+        self._skipped = RepeatedWarning(log, "sweep skipped: database unavailable or not migrated")
 
     async def start(self) -> None:
         """Sweep once now, then every interval in the background.
@@ -98,8 +102,11 @@ class Sweeper:
             await asyncio.sleep(self._interval)
             try:
                 await self.sweep()
-            except Exception:  # a failed sweep is retried next interval
-                log.exception("sweep failed")
+            except Exception as exc:  # a failed sweep is retried next interval
+                if isinstance(exc, UNAVAILABLE_ERRORS) or schema_missing(exc):
+                    self._skipped(exc)  # an outage: one line now and then, no traceback
+                else:
+                    log.exception("sweep failed")
 
     async def sweep(self, *, startup: bool = False) -> None:
         """Run every repair once."""

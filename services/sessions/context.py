@@ -40,14 +40,14 @@ class AgentContextManager:
         return context
 
     async def replace(
-        self, session_id: UUID, data: dict[str, Any], expected_version: int | None
+        self, session_id: UUID, data: dict[str, Any], expected_versions: list[int] | None
     ) -> AgentContext:
-        """Replace the data if the version still matches (None: unconditionally)."""
+        """Replace the data if the version is one of those expected (None: unconditionally)."""
         self._check(data)
         async with in_transaction():
             now = utcnow()
             written = await AgentContext.replace(
-                self._database, session_id, data, expected_version, now
+                self._database, session_id, data, expected_versions, now
             )
             if written is not None:
                 await ContextSnapshot.record(self._database, session_id, data, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -9,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from core.clock import utcnow
 from core.database import Database
-from core.errors import Conflict, ErrorCode, session_not_found
+from core.errors import BadRequest, Conflict, ErrorCode, session_not_found
 from models import (
     AgentContext,
     AppendRequest,
@@ -22,7 +23,13 @@ from models import (
 from services.agents import AgentManager
 from services.auth import Caller
 from services.common.group_commit import GroupCommitter
-from services.common.pagination import Page, newest_first, parse_seq_cursor, seq_cursor
+from services.common.pagination import (
+    Page,
+    SeqPosition,
+    newest_first,
+    parse_seq_cursor,
+    seq_cursor,
+)
 
 # One stored message as a row: the API's field names, JSON columns decoded.
 MessageRow = dict[str, Any]
@@ -108,19 +115,42 @@ class SessionManager:
         before_seq: int | None,
         cursor: str | None,
     ) -> Page[MessageRow]:
-        """Page history ascending after a seq, or the page just before a seq."""
-        direction, seq = "after", after_seq or 0
-        if cursor is not None:
-            direction, seq = parse_seq_cursor(cursor)
-        elif before_seq is not None:
-            direction, seq = "before", before_seq
-        rows = await Message.page(self._database, session, direction, seq, limit + 1)
+        """Page history ascending: after a seq, the page just before a seq, or between both."""
+        position = _history_position(after_seq, before_seq, cursor)
+        rows = await Message.page(
+            self._database,
+            session,
+            position.direction,
+            position.seq,
+            limit + 1,
+            below=position.below,
+        )
         more = len(rows) > limit
-        if direction == "after":
+        if position.direction == "after":
             items = rows[:limit]
-            return Page(items, seq_cursor("after", items[-1]["seq"]) if more else None)
-        items = list(reversed(rows[:limit]))
-        return Page(items, seq_cursor("before", items[0]["seq"]) if more else None)
+            next_position = replace(position, seq=items[-1]["seq"]) if more else None
+        else:
+            items = list(reversed(rows[:limit]))
+            next_position = replace(position, seq=items[0]["seq"]) if more else None
+        return Page(items, seq_cursor(next_position) if next_position else None)
+
+
+def _history_position(
+    after_seq: int | None, before_seq: int | None, cursor: str | None
+) -> SeqPosition:
+    """Where a history page starts; a cursor already says so, and is not combined with seqs."""
+    if cursor is not None:
+        if after_seq is not None or before_seq is not None:
+            raise BadRequest(
+                "A cursor continues a listing: send it without after_seq or before_seq.",
+                code=ErrorCode.CONFLICTING_PARAMETERS,
+            )
+        return parse_seq_cursor(cursor)
+    if after_seq is not None:
+        return SeqPosition("after", after_seq, before_seq)
+    if before_seq is not None:
+        return SeqPosition("before", before_seq)
+    return SeqPosition("after", 0)
 
 
 async def _remove_with_unneeded_ancestors(session: ChatSession) -> None:

@@ -34,7 +34,15 @@ async def test_a_session_row_is_the_same_model_from_sqlite_text_and_postgres_val
 ) -> None:
     session_id, owner_id = uuid.uuid4(), uuid.uuid4()
     when = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    common = {"title": "t", "agent": "default", "status": "archived", "message_count": 3}
+    common = {
+        "title": "t",
+        "agent": "default",
+        "status": "archived",
+        "message_count": 3,
+        "parent_id": None,
+        "forked_at_seq": None,
+        "deleted_at": None,
+    }
     from_sqlite = SESSION_COLUMNS.instance(
         services.database,
         {

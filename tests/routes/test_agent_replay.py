@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 from httpx_sse import aconnect_sse
 
 from services import Services
-from tests.factories import make_session, make_user
+from tests.factories import make_session, make_user, raw_headers
 from tests.problems import assert_problem
 from tests.runs_support import (
     API,
@@ -48,14 +48,30 @@ async def test_resume_at_every_event_id(client: httpx.AsyncClient, services: Ser
     run_id, events = await finished_tool_run(client, headers)
     assert_ids(events)
 
-    for last in range(len(events) + 1):
+    for last in range(len(events)):
         assert await run_events(client, headers, run_id, last_event_id=last) == events[last:]
     for after in (0, 3, len(events) - 1):
         assert await run_events(client, headers, run_id, after=after) == events[after:]
     assert await run_events(client, headers, run_id, last_event_id=5, after=2) == events[5:]
-    # Past the end of a finished run: the stream ends at once instead of waiting.
-    assert await run_events(client, headers, run_id, last_event_id=len(events) + 50) == []
-    assert await run_events(client, headers, run_id, after=10_000) == []
+
+
+async def test_resuming_past_the_end_of_a_finished_run_is_204(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = await make_user(services)
+    run_id, events = await finished_tool_run(client, headers)
+    url = f"{API}/runs/{run_id}/events"
+    # An empty 200 made a browser's EventSource reconnect forever; 204 makes it stop.
+    by_header = [{**headers, "Last-Event-ID": str(n)} for n in (len(events), len(events) + 50)]
+    for response in [
+        *[await client.get(url, headers=resume) for resume in by_header],
+        await client.get(url, headers=headers, params={"after": "10000"}),
+    ]:
+        assert response.status_code == 204, response.text
+        assert response.content == b""
+    # One event short of the end still streams that event.
+    last = await run_events(client, headers, run_id, last_event_id=len(events) - 1)
+    assert last == events[-1:]
 
 
 async def test_bad_last_event_id_is_a_400(client: httpx.AsyncClient, services: Services) -> None:
@@ -63,8 +79,10 @@ async def test_bad_last_event_id_is_a_400(client: httpx.AsyncClient, services: S
     run_id, _ = await finished_tool_run(client, headers)
     url = f"{API}/runs/{run_id}/events"
 
-    for bad in ["abc", "-1", "1.5", "0x10", "99999999999", "1 2"]:
-        by_header = await client.get(url, headers={**headers, "Last-Event-ID": bad})
+    # "²" and "١" pass str.isdigit(): the first made int() fail, the second was read as 1.
+    for bad in ["abc", "-1", "1.5", "0x10", "99999999999", "1 2", "²", "\u0661", "１"]:
+        raw = bad.encode("latin-1", errors="ignore") or bad.encode()  # "²" is byte 0xB2
+        by_header = await client.get(url, headers=raw_headers(headers, {"Last-Event-ID": raw}))
         by_query = await client.get(url, headers=headers, params={"after": bad})
         assert_problem(by_header, 400, "invalid_last_event_id")
         assert_problem(by_query, 400, "invalid_last_event_id")

@@ -278,4 +278,47 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, services: Servic
 
     streamed = await client.post(f"{API}/sessions", content=chunks(), headers={**auth, **JSON})
     assert_problem(streamed, 413, "payload_too_large")
+    # Declared or found while reading, the answer is the same (FastAPI's limit reads it).
+    assert (
+        streamed.json()["detail"]
+        == response.json()["detail"]
+        == ("The request body exceeds 1048576 bytes.")
+    )
     assert await _counts() == before
+
+
+async def test_a_body_that_is_not_json_is_415(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    before = await _counts()
+    targets = [
+        ("POST", "/sessions", b'{"title": "x"}'),
+        ("PATCH", f"/sessions/{sid}", b'{"title": "x"}'),
+        ("POST", f"/sessions/{sid}/messages", b'{"role": "user", "content": "x"}'),
+        ("PUT", f"/sessions/{sid}/context", b'{"data": {}}'),
+        ("POST", "/agent/message", b'{"message": "x"}'),
+        ("POST", "/agent/message/stream", b'{"message": "x"}'),
+    ]
+    # A JSON text sent as text/plain, a form, or with no Content-Type at all got a 422.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        for method, path, raw in targets:
+            headers = {**auth, "If-Match": "*"}
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            response = await client.request(method, f"{API}{path}", content=raw, headers=headers)
+            assert_problem(response, 415, "unsupported_media_type")
+    assert await _counts() == before
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        ok = await client.patch(
+            f"{API}/sessions/{sid}",
+            content=b'{"title": "y"}',
+            headers={**auth, "Content-Type": content_type},
+        )
+        assert ok.status_code == 200, (content_type, ok.text)
+    # A route without a body does not care, and an absent body is not a media type.
+    cancel = await client.post(f"{API}/runs/{sid}/cancel", headers=auth)
+    assert_problem(cancel, 404, "run_not_found")
+    no_body = await client.post(f"{API}/sessions", headers=auth)
+    assert_problem(no_body, 422, "validation_error")

@@ -83,6 +83,78 @@ async def test_history_pages_after_and_before(
     assert oldest["next_cursor"] is None
 
 
+async def test_after_and_before_seq_together_page_strictly_between(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    for i in range(9):
+        assert (await append(client, auth, sid, content=f"m{i}")).status_code == 201
+    url = f"{API}/sessions/{sid}/messages"
+
+    # after_seq=2&before_seq=5 answered seqs 1-4 (before_seq won silently).
+    between = (await client.get(url, params={"after_seq": 2, "before_seq": 5}, headers=auth)).json()
+    assert [m["seq"] for m in between["items"]] == [3, 4]
+    assert between["next_cursor"] is None
+
+    seqs: list[int] = []
+    params: dict[str, Any] = {"after_seq": 1, "before_seq": 8, "limit": 2}
+    while True:
+        page = (await client.get(url, params=params, headers=auth)).json()
+        seqs += [m["seq"] for m in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params = {"cursor": page["next_cursor"], "limit": 2}
+    assert seqs == [2, 3, 4, 5, 6, 7]  # the cursor keeps the upper bound
+
+    for empty in ({"after_seq": 4, "before_seq": 5}, {"after_seq": 6, "before_seq": 2}):
+        page = (await client.get(url, params=empty, headers=auth)).json()
+        assert page == {"items": [], "next_cursor": None}
+
+
+async def test_a_forks_history_pages_strictly_between_too(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    parent = (await make_session(client, auth))["id"]
+    for i in range(5):
+        assert (await append(client, auth, parent, content=f"p{i}")).status_code == 201
+    fork = await client.post(f"{API}/sessions/{parent}/fork", json={"at_seq": 3}, headers=auth)
+    assert fork.status_code == 201, fork.text
+    fid = fork.json()["id"]
+    for i in range(4):
+        assert (await append(client, auth, fid, content=f"f{i}")).status_code == 201
+    url = f"{API}/sessions/{fid}/messages"  # seqs 1-3 from the parent, 4-7 its own
+
+    seqs: list[int] = []
+    params: dict[str, Any] = {"after_seq": 1, "before_seq": 7, "limit": 2}
+    while True:
+        page = (await client.get(url, params=params, headers=auth)).json()
+        seqs += [m["seq"] for m in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params = {"cursor": page["next_cursor"], "limit": 2}
+    assert seqs == [2, 3, 4, 5, 6]
+    contents = (
+        await client.get(url, params={"after_seq": 2, "before_seq": 5}, headers=auth)
+    ).json()
+    assert [m["content"] for m in contents["items"]] == ["p2", "f0"]
+
+
+async def test_a_cursor_with_after_or_before_seq_is_400(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    for i in range(3):
+        assert (await append(client, auth, sid, content=f"m{i}")).status_code == 201
+    url = f"{API}/sessions/{sid}/messages"
+    cursor = (await client.get(url, params={"limit": 1}, headers=auth)).json()["next_cursor"]
+    for extra in ({"after_seq": 0}, {"before_seq": 3}, {"after_seq": 1, "before_seq": 3}):
+        response = await client.get(url, params={"cursor": cursor, **extra}, headers=auth)
+        assert_problem(response, 400, "conflicting_parameters")
+
+
 async def test_idempotent_retry_answers_200_with_the_original(
     client: httpx.AsyncClient, services: Services
 ) -> None:

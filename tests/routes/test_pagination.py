@@ -122,6 +122,9 @@ FORGED_SESSION_CURSORS = [
     _b64({"u": "2024-01-01T00:00:00+00:00", "i": "not-a-uuid"}),
     _b64({"u": 5, "i": 7}),
     _b64({"d": "after", "s": 3}),  # a message cursor
+    # In range as written, out of range in UTC (PostgreSQL answered 500).
+    _b64({"u": "0001-01-01T00:00:00+14:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
+    _b64({"u": "9999-12-31T23:59:59-14:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
 ]
 
 FORGED_MESSAGE_CURSORS = [
@@ -133,6 +136,10 @@ FORGED_MESSAGE_CURSORS = [
     _b64({"d": "after", "s": True}),
     _b64({"d": "after", "s": 2**40}),
     _b64({"d": "after", "s": 3, "x": 1}),
+    _b64({"d": "before", "s": 3, "b": 5}),  # only a page after a seq has an upper bound
+    _b64({"d": "after", "s": 3, "b": -1}),
+    _b64({"d": "after", "s": 3, "b": "5"}),
+    _b64({"d": "after", "s": 3, "b": 2**31}),
     _b64({"u": "2024-01-01T00:00:00+00:00", "i": "9b2c7a1e-0a7e-4a9e-9d53-6a8f0c3b1d11"}),
 ]
 

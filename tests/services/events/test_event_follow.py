@@ -94,5 +94,7 @@ async def test_a_stream_ends_when_its_session_is_deleted(
     assert not follower.done()
     deleted = await client.delete(f"/api/v1/sessions/{session_id}", headers=headers)
     assert deleted.status_code == 204
+    # Deleting the session cancels its run; whether the stream sees that end or
+    # finds the run gone, it ends instead of polling forever.
     events = await asyncio.wait_for(follower, 10)
-    assert [event.type for event in events][-1] == "approval_required"
+    assert events[-1].type in {"done", "approval_required"}
