@@ -9,6 +9,7 @@ from agent.events import (
     RunFinished,
     TextDelta,
     ToolCallRequested,
+    Usage,
 )
 from agent.history import (
     ChatTurn,
@@ -23,8 +24,11 @@ from agent.loop import AgentRunner, tool_rounds
 from agent.outcome import ToolOutcome
 from agent.providers import Provider, ProviderError, ScriptedProvider
 from agent.tools import (
+    ENTRY_POINT_GROUP,
     InvalidToolArguments,
+    PluginError,
     Tool,
+    ToolCatalog,
     ToolContext,
     ToolFailed,
     ToolHandler,
@@ -32,6 +36,8 @@ from agent.tools import (
     ToolSpec,
     UnknownTool,
     build_default_registry,
+    builtin_tools,
+    load_tool_catalog,
 )
 
 if TYPE_CHECKING:
@@ -50,9 +56,11 @@ __all__ = [
     "AgentRunner",
     "AssistantMessage",
     "ChatTurn",
+    "ENTRY_POINT_GROUP",
     "Event",
     "InvalidToolArguments",
     "OpenAIProvider",
+    "PluginError",
     "Provider",
     "ProviderError",
     "RunError",
@@ -61,6 +69,7 @@ __all__ = [
     "TextDelta",
     "Tool",
     "ToolCallRequested",
+    "ToolCatalog",
     "ToolContext",
     "ToolFailed",
     "ToolHandler",
@@ -69,9 +78,12 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "UnknownTool",
+    "Usage",
     "build_default_registry",
+    "builtin_tools",
     "decode_tool_result",
     "encode_tool_result",
+    "load_tool_catalog",
     "pending_tool_calls",
     "tool_call_dict",
     "tool_result_turn",

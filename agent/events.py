@@ -31,6 +31,14 @@ class AssistantMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """The tokens one model round used, as the provider counts them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     """The model answered without asking for a tool: the run is complete."""
 
@@ -43,4 +51,4 @@ class RunError:
     message: str
 
 
-Event = TextDelta | ToolCallRequested | AssistantMessage | RunFinished | RunError
+Event = TextDelta | ToolCallRequested | Usage | AssistantMessage | RunFinished | RunError

@@ -18,6 +18,7 @@ from agent.events import (
     RunFinished,
     TextDelta,
     ToolCallRequested,
+    Usage,
 )
 from agent.history import ChatTurn, tool_call_dict
 from agent.outcome import ToolOutcome
@@ -43,25 +44,39 @@ def tool_rounds(turns: Sequence[ChatTurn]) -> int:
 
 
 class AgentRunner:
-    """Drives a provider over a conversation and runs tools it asks for."""
+    """Drives a provider over a conversation and runs tools it asks for.
 
-    def __init__(self, provider: Provider, registry: ToolRegistry, max_tool_rounds: int = 8):
+    `instructions`, if any, reach the model as a system message before the turns.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        registry: ToolRegistry,
+        max_tool_rounds: int = 8,
+        *,
+        instructions: str = "",
+    ):
         if max_tool_rounds < 0:
             raise ValueError("max_tool_rounds must be >= 0")
         self.provider = provider
         self.registry = registry
         self.max_tool_rounds = max_tool_rounds
+        self.instructions = instructions
 
     async def step(self, turns: Sequence[ChatTurn]) -> AsyncIterator[Event]:
         """Run one model round.
 
-        Yields TextDelta events, then AssistantMessage, then either RunFinished or one
-        ToolCallRequested per requested call (and stops: the caller runs or rejects each
-        call, appends tool turns and calls `step` again). A failed round yields RunError,
-        possibly after some deltas and without an AssistantMessage.
+        Yields TextDelta events, the round's Usage (if the provider counts tokens), then
+        AssistantMessage, then either RunFinished or one ToolCallRequested per requested
+        call (and stops: the caller runs or rejects each call, appends tool turns and calls
+        `step` again). A failed round yields RunError, possibly after some deltas and
+        without an AssistantMessage.
         """
         may_call_tools = tool_rounds(turns) < self.max_tool_rounds
         tools = self.registry.specs() if may_call_tools else []
+        if self.instructions:
+            turns = [ChatTurn(role="system", content=self.instructions), *turns]
         parts: list[str] = []
         calls: list[ToolCallRequested] = []
         stream = self.provider.stream(turns, tools)
@@ -69,6 +84,8 @@ class AgentRunner:
             async for item in stream:
                 if isinstance(item, TextDelta):
                     parts.append(item.text)
+                    yield item
+                elif isinstance(item, Usage):
                     yield item
                 else:
                     calls.append(item)

@@ -7,14 +7,17 @@ the handlers in `routes.problems` render them as RFC 9457 problem+json.
     ├── BadRequest (400)             bad_request, invalid_cursor, invalid_last_event_id,
     │                                conflicting_parameters
     ├── Unauthorized (401)           unauthorized
-    ├── NotFound (404)               session_not_found, run_not_found, approval_not_found
+    ├── NotFound (404)               session_not_found, run_not_found, approval_not_found,
+    │                                agent_not_found, tool_call_not_found
     ├── Conflict (409)               idempotency_conflict, session_busy, approval_already_decided,
-    │                                run_not_cancellable, session_archived, message_not_editable,
-    │                                nothing_to_regenerate, nothing_to_answer
+    │                                run_not_cancellable, session_archived, agent_exists,
+    │                                agent_retired, builtin_agent, tool_call_not_waiting,
+    │                                message_not_editable, nothing_to_regenerate, nothing_to_answer
     ├── PreconditionFailed (412)     version_conflict
     ├── PayloadTooLarge (413)        payload_too_large
     ├── UnsupportedMediaType (415)   unsupported_media_type
-    ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments
+    ├── UnprocessableEntity (422)    validation_error, invalid_tool_arguments, unknown_agent,
+    │                                unknown_tool
     ├── PreconditionRequired (428)   precondition_required
     ├── TooManyRequests (429)        rate_limited, too_many_runs_in_flight, too_many_queued_runs
     └── ServiceUnavailable (503)     not_ready, database_unavailable, shutting_down
@@ -63,12 +66,18 @@ class ErrorCode(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     RUN_NOT_FOUND = "run_not_found"
     APPROVAL_NOT_FOUND = "approval_not_found"
+    AGENT_NOT_FOUND = "agent_not_found"
+    TOOL_CALL_NOT_FOUND = "tool_call_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     SESSION_BUSY = "session_busy"
     SESSION_ARCHIVED = "session_archived"
     APPROVAL_ALREADY_DECIDED = "approval_already_decided"
     RUN_NOT_CANCELLABLE = "run_not_cancellable"
+    AGENT_EXISTS = "agent_exists"
+    AGENT_RETIRED = "agent_retired"
+    BUILTIN_AGENT = "builtin_agent"
+    TOOL_CALL_NOT_WAITING = "tool_call_not_waiting"
     MESSAGE_NOT_EDITABLE = "message_not_editable"
     NOTHING_TO_REGENERATE = "nothing_to_regenerate"
     NOTHING_TO_ANSWER = "nothing_to_answer"
@@ -77,6 +86,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION_ERROR = "validation_error"
     INVALID_TOOL_ARGUMENTS = "invalid_tool_arguments"
+    # An agent naming a tool that does not exist is answered with `unknown_tool` (below).
+    UNKNOWN_AGENT = "unknown_agent"
     PRECONDITION_REQUIRED = "precondition_required"
     RATE_LIMITED = "rate_limited"
     TOO_MANY_RUNS_IN_FLIGHT = "too_many_runs_in_flight"
@@ -89,6 +100,8 @@ class ErrorCode(StrEnum):
     # database_unavailable above, and the provider's own codes).
     UNKNOWN_TOOL = "unknown_tool"
     TOO_MANY_STEPS = "too_many_steps"
+    # An interrupted run's `error` code (its message is the reason).
+    INTERRUPTED = "interrupted"
 
 
 class AppError(Exception):

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=30)
     tools_requiring_approval: Annotated[frozenset[str], NoDecode] = frozenset({"remember"})
     approval_ttl_seconds: int = Field(default=3600, ge=1)
+    # How long a run waits for the client's result of a client-executed tool.
+    client_tool_ttl_seconds: int = Field(default=600, ge=1)
     run_lease_seconds: int = Field(default=30, ge=2)
     # Runs driven at once by one process; more wait their turn, still queued.
     max_concurrent_runs: int = Field(default=32, ge=1, le=10_000)

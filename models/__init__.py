@@ -5,6 +5,8 @@ defined on each model; the few written in SQL take their columns from the
 model (`models/columns.py`).
 """
 
+from models.agent_versions import AgentVersion
+from models.agents import BUILTIN_AGENT, Agent
 from models.approvals import Approval
 from models.context import AgentContext
 from models.context_snapshots import ContextSnapshot
@@ -41,18 +43,23 @@ __models__ = [
     ToolCall,
     Approval,
     RequestCount,
+    Agent,
+    AgentVersion,
 ]
 # Passing state the server rebuilds as it runs (request counts): not backed up.
 TRANSIENT_MODELS = [RequestCount]
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "BUILTIN_AGENT",
     "IN_DOUBT_MESSAGE",
     "READABLE_MESSAGE_STATUSES",
     "TRANSIENT_MODELS",
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
+    "Agent",
     "AgentContext",
+    "AgentVersion",
     "ApiToken",
     "AppendOutcome",
     "AppendRequest",

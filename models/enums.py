@@ -36,6 +36,7 @@ class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
+    WAITING_FOR_CLIENT = "waiting_for_client"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -53,9 +54,14 @@ TERMINAL_RUN_STATUSES = frozenset(
 
 
 class ToolCallStatus(StrEnum):
-    """Progress of one tool call; `in_doubt` means it may have run and is never retried."""
+    """Progress of one tool call; `in_doubt` means it may have run and is never retried.
+
+    A call of a client-executed tool waits `awaiting_client`, then is `succeeded`
+    (the client answered), `failed` (the wait expired) or `rejected` (cancelled).
+    """
 
     PROPOSED = "proposed"
+    AWAITING_CLIENT = "awaiting_client"
     APPROVED = "approved"
     STARTED = "started"
     SUCCEEDED = "succeeded"
@@ -83,6 +89,7 @@ class EventType(StrEnum):
     TOOL_CALL = "tool_call"
     APPROVAL_REQUIRED = "approval_required"
     APPROVAL_DECIDED = "approval_decided"
+    CLIENT_TOOL_CALL = "client_tool_call"
     TOOL_RESULT = "tool_result"
     DONE = "done"
     ERROR = "error"
@@ -94,7 +101,12 @@ class EventType(StrEnum):
 
 
 TERMINAL_EVENT_TYPES = frozenset({EventType.DONE, EventType.ERROR})
-ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
+ACTIVE_RUN_STATUSES = (
+    RunStatus.QUEUED,
+    RunStatus.RUNNING,
+    RunStatus.WAITING_APPROVAL,
+    RunStatus.WAITING_FOR_CLIENT,
+)
 # Messages the model may read: finished ones, and the partial text of stopped ones.
 READABLE_MESSAGE_STATUSES = frozenset(
     {MessageStatus.COMPLETE, MessageStatus.INTERRUPTED, MessageStatus.CANCELLED}

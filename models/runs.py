@@ -14,18 +14,28 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.functions import Count, Sum
 from tortoise.indexes import Index
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from core.database import Database, Statement, literal, literals
+from core.errors import ErrorCode
 from models.columns import ModelColumns
 from models.counters import bump_counters
-from models.enums import ACTIVE_RUN_STATUSES, TERMINAL_EVENT_TYPES, ApprovalStatus, RunStatus
+from models.enums import (
+    ACTIVE_RUN_STATUSES,
+    TERMINAL_EVENT_TYPES,
+    ApprovalStatus,
+    RunStatus,
+    ToolCallStatus,
+)
 
 if TYPE_CHECKING:
     from models.sessions import ChatSession
@@ -56,6 +66,13 @@ class Run(Model):
     status = fields.CharEnumField(RunStatus, max_length=20, default=RunStatus.QUEUED)
     active_session_id = fields.UUIDField(null=True, unique=True)
     agent = fields.CharField(max_length=64, default="default")
+    # The agent version the run uses: its number, and the id of its `AgentVersion`
+    # row (0 and None for the built-in `default` agent, which has no row).
+    agent_version = fields.IntField(default=0)
+    agent_config_id = fields.UUIDField(null=True)
+    # Tokens of every model round, as the provider reported them.
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
     input_message_id = fields.UUIDField(null=True)
     # Last allocated RunEvent.seq: bumped in the event's transaction.
     event_count = fields.IntField(default=0)
@@ -78,6 +95,16 @@ class Run(Model):
 
     def __str__(self) -> str:
         return f"run {self.id} ({self.status})"
+
+    def error_detail(self) -> tuple[str, str] | None:
+        """The run's error as (code, message): a failed run's, or an interrupted run's reason."""
+        if self.status is RunStatus.FAILED:
+            # `RunLifecycle.fail` stores "code: message".
+            code, _, message = str(self.error or "").partition(": ")
+            return code or ErrorCode.INTERNAL_ERROR, message
+        if self.status is RunStatus.INTERRUPTED:
+            return ErrorCode.INTERRUPTED, self.error or ""
+        return None
 
     # Reads: queued runs and the session slot.
 
@@ -122,7 +149,14 @@ class Run(Model):
 
     @classmethod
     async def queue(
-        cls, session_id: UUID, agent: str, input_message_id: UUID, *, take_slot: bool
+        cls,
+        session_id: UUID,
+        agent: str,
+        input_message_id: UUID,
+        *,
+        take_slot: bool,
+        agent_version: int = 0,
+        agent_config_id: UUID | None = None,
     ) -> Run:
         """Insert a queued run, holding the session's slot if `take_slot`.
 
@@ -131,6 +165,8 @@ class Run(Model):
         return await cls.create(
             session_id=session_id,
             agent=agent,
+            agent_version=agent_version,
+            agent_config_id=agent_config_id,
             status=RunStatus.QUEUED,
             active_session_id=session_id if take_slot else None,
             input_message_id=input_message_id,
@@ -170,6 +206,13 @@ class Run(Model):
         return bool(await database.execute(_PARK, now, run_id, owner))
 
     @classmethod
+    async def park_for_client(
+        cls, database: Database, run_id: UUID, owner: str, now: datetime
+    ) -> bool:
+        """Release a running run to wait for a client tool's result (lease given up, slot kept)."""
+        return bool(await database.execute(_PARK_FOR_CLIENT, now, run_id, owner))
+
+    @classmethod
     async def release(
         cls,
         database: Database,
@@ -196,11 +239,34 @@ class Run(Model):
         return bool(await database.execute(statement, now, error, run_id))
 
     @classmethod
+    async def add_usage(
+        cls, database: Database, run_id: UUID, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Add one model round's tokens to the run's usage."""
+        await database.execute(_ADD_USAGE, prompt_tokens, completion_tokens, run_id)
+
+    @classmethod
     async def allocate_event_seqs(
         cls, database: Database, increments: Mapping[UUID, int], now: datetime
     ) -> dict[UUID, int]:
         """Reserve event seqs: each run's event count after adding its increment."""
         return await bump_counters(database, _BUMP_EVENT_COUNT, increments, now)
+
+    # Usage: tokens and runs summed over the runs created since a time.
+
+    @classmethod
+    async def usage_by_session(
+        cls, since: datetime | None, owner_id: UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Per session (of one owner, or all), the heaviest first, at most `limit`."""
+        return await _usage(cls.all(), since, owner_id, "session_id", limit)
+
+    @classmethod
+    async def usage_by_owner(
+        cls, since: datetime | None, owner_id: UUID | None
+    ) -> list[dict[str, Any]]:
+        """Per owner of the sessions (one owner, or all), the heaviest first."""
+        return await _usage(cls.all(), since, owner_id, "session__owner_id", None)
 
     # What the sweeper repairs.
 
@@ -230,6 +296,38 @@ class Run(Model):
         return [UUID(str(row["session_id"])) for row in rows]
 
 
+async def _usage(
+    query: QuerySet[Run], since: datetime | None, owner_id: UUID | None, key: str, limit: int | None
+) -> list[dict[str, Any]]:
+    """Sum tokens and count runs per `key`, as `{"key", "prompt_tokens", ...}` rows."""
+    if since is not None:
+        query = query.filter(created_at__gte=since)
+    if owner_id is not None:
+        query = query.filter(session__owner_id=owner_id)
+    grouped = (
+        query.annotate(
+            total=Sum(F("prompt_tokens") + F("completion_tokens")),
+            prompt_tokens_sum=Sum("prompt_tokens"),
+            completion_tokens_sum=Sum("completion_tokens"),
+            runs=Count("id"),
+        )
+        .group_by(key)
+        .order_by("-total", key)
+    )
+    if limit is not None:
+        grouped = grouped.limit(limit)
+    rows = await grouped.values(key, "prompt_tokens_sum", "completion_tokens_sum", "runs")
+    return [
+        {
+            "key": row[key],
+            "prompt_tokens": int(row["prompt_tokens_sum"] or 0),
+            "completion_tokens": int(row["completion_tokens_sum"] or 0),
+            "runs": int(row["runs"]),
+        }
+        for row in rows
+    ]
+
+
 def _ids(rows: list[dict[str, object]]) -> list[UUID]:
     return [UUID(str(row["id"])) for row in rows]
 
@@ -239,11 +337,16 @@ RUN_COLUMNS = ModelColumns(Run)
 _QUEUED = literal(RunStatus.QUEUED)
 _RUNNING = literal(RunStatus.RUNNING)
 _WAITING_APPROVAL = literal(RunStatus.WAITING_APPROVAL)
+_WAITING_FOR_CLIENT = literal(RunStatus.WAITING_FOR_CLIENT)
 # The one definition of "queued, waiting for its session's slot".
 WAITING_FOR_SLOT = f"status = {_QUEUED} AND active_session_id IS NULL"
 _PENDING_APPROVAL_OF_RUN = (
     "SELECT 1 FROM approval a WHERE a.run_id = run.id "
     f"AND a.status = {literal(ApprovalStatus.PENDING)}"
+)
+_AWAITED_CLIENT_CALL_OF_RUN = (
+    "SELECT 1 FROM tool_call c WHERE c.run_id = run.id "
+    f"AND c.status = {literal(ToolCallStatus.AWAITING_CLIENT)}"
 )
 # Slot, lease and lease owner are given up together whenever a run stops.
 _FREED = "active_session_id = NULL, lease_owner = NULL, lease_expires_at = NULL"
@@ -277,9 +380,10 @@ _TAKE_LEASE = Statement(
     lambda: (
         f"UPDATE run SET status = {_RUNNING}, lease_owner = $1, lease_expires_at = $2, "
         "started_at = COALESCE(started_at, $3), updated_at = $3 "
-        f"WHERE id = $4 AND status IN ({_QUEUED}, {_WAITING_APPROVAL}) "
+        f"WHERE id = $4 AND status IN ({_QUEUED}, {_WAITING_APPROVAL}, {_WAITING_FOR_CLIENT}) "
         "AND active_session_id IS NOT NULL AND (lease_expires_at IS NULL OR lease_expires_at < $3) "
         f"AND NOT EXISTS ({_PENDING_APPROVAL_OF_RUN}) "
+        f"AND NOT EXISTS ({_AWAITED_CLIENT_CALL_OF_RUN}) "
         f"RETURNING {RUN_COLUMNS.select()}"
     )
 )
@@ -296,6 +400,13 @@ _PARK = Statement(
         f"WHERE id = $2 AND status = {_RUNNING} AND lease_owner = $3 RETURNING id"
     )
 )
+_PARK_FOR_CLIENT = Statement(
+    lambda: (
+        f"UPDATE run SET status = {_WAITING_FOR_CLIENT}, lease_owner = NULL, "
+        "lease_expires_at = NULL, updated_at = $1 "
+        f"WHERE id = $2 AND status = {_RUNNING} AND lease_owner = $3 RETURNING id"
+    )
+)
 _RELEASE = Statement(
     lambda: (
         f"UPDATE run SET status = $1, {_FREED}, finished_at = $2, updated_at = $2, error = $3 "
@@ -306,7 +417,7 @@ _CANCEL = Statement(
     lambda: (
         f"UPDATE run SET status = {literal(RunStatus.CANCELLED)}, {_FREED}, "
         "finished_at = $1, updated_at = $1, error = $2 "
-        f"WHERE id = $3 AND status IN ({_QUEUED}, {_RUNNING}, {_WAITING_APPROVAL}) RETURNING id"
+        f"WHERE id = $3 AND status IN ({literals(ACTIVE_RUN_STATUSES)}) RETURNING id"
     )
 )
 _INTERRUPT = Statement(
@@ -320,6 +431,13 @@ _BUMP_EVENT_COUNT = Statement(
     lambda: (
         "UPDATE run SET event_count = event_count + $1, updated_at = $3 "
         "WHERE id = ANY($2) RETURNING id, event_count AS count"
+    )
+)
+# Every model round of a run makes it: hand-written like the other per-turn statements.
+_ADD_USAGE = Statement(
+    lambda: (
+        "UPDATE run SET prompt_tokens = prompt_tokens + $1, "
+        "completion_tokens = completion_tokens + $2 WHERE id = $3"
     )
 )
 _ALL_RUNNING = Statement(lambda: f"SELECT id FROM run WHERE status = {_RUNNING}")
@@ -341,6 +459,7 @@ _RESUMABLE = Statement(
     lambda: (
         f"SELECT id FROM run WHERE (status = {_WAITING_APPROVAL} "
         f"AND NOT EXISTS ({_PENDING_APPROVAL_OF_RUN})) "
+        f"OR (status = {_WAITING_FOR_CLIENT} AND NOT EXISTS ({_AWAITED_CLIENT_CALL_OF_RUN})) "
         f"OR (status = {_QUEUED} AND active_session_id IS NOT NULL AND lease_expires_at IS NULL)"
     )
 )

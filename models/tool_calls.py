@@ -1,4 +1,8 @@
-"""Tool calls: their status makes a tool's side effect run at most once."""
+"""Tool calls: their status makes a tool's side effect run at most once.
+
+A call of a client-executed tool has an `expires_at`: it waits for the
+client's result (`awaiting_client`) until then, and the first result wins.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from core.database import Database, Statement, literal, literals
@@ -38,10 +43,14 @@ class ToolCall(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # Client-executed tools only: when the wait for the client's result ends.
+    expires_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "tool_call"
         unique_together = (("run_id", "call_id"),)
+        # The sweeper looks for client calls whose wait is over.
+        indexes = (Index(fields=("status", "expires_at"), name="idx_tool_call_status_expiry"),)
 
     def __str__(self) -> str:
         return f"{self.tool}({self.call_id})"
@@ -99,11 +108,49 @@ class ToolCall(Model):
 
     @classmethod
     async def reject_unstarted(cls, run_id: UUID, reason: str, now: datetime) -> None:
-        """Reject every call of the run that waits for a decision or to be run: it never runs."""
-        unstarted = (ToolCallStatus.PROPOSED, ToolCallStatus.APPROVED)
+        """Reject every call of the run that waits for a decision, the client or to be run."""
+        unstarted = (
+            ToolCallStatus.PROPOSED,
+            ToolCallStatus.AWAITING_CLIENT,
+            ToolCallStatus.APPROVED,
+        )
         await cls.filter(run_id=run_id, status__in=unstarted).update(
             status=ToolCallStatus.REJECTED, error=reason, updated_at=now
         )
+
+    @classmethod
+    async def of_client(cls, run_id: UUID, call_id: str) -> ToolCall | None:
+        """The run's call of a client-executed tool with the model's call id, if any."""
+        return await cls.get_or_none(run_id=run_id, call_id=call_id, expires_at__not_isnull=True)
+
+    @classmethod
+    async def awaiting_client(cls, run_id: UUID) -> ToolCall | None:
+        """A call of the run that waits for the client's result, if any."""
+        return await cls.filter(run_id=run_id, status=ToolCallStatus.AWAITING_CLIENT).first()
+
+    @classmethod
+    async def answer(cls, call_id: UUID, result: Any, now: datetime) -> bool:
+        """Record the client's result of a waiting call; False if it no longer waits."""
+        answered = await cls.filter(id=call_id, status=ToolCallStatus.AWAITING_CLIENT).update(
+            status=ToolCallStatus.SUCCEEDED, result=result, finished_at=now, updated_at=now
+        )
+        return bool(answered)
+
+    @classmethod
+    async def give_up_on_client(cls, call_id: UUID, error: str, now: datetime) -> bool:
+        """End a client call's wait with an error (it expired); False if it no longer waits."""
+        expired = await cls.filter(id=call_id, status=ToolCallStatus.AWAITING_CLIENT).update(
+            status=ToolCallStatus.FAILED, error=error, finished_at=now, updated_at=now
+        )
+        return bool(expired)
+
+    @classmethod
+    async def client_calls_due(cls, now: datetime) -> list[UUID]:
+        """Client calls still waiting past their `expires_at`."""
+        due = await cls.filter(
+            status=ToolCallStatus.AWAITING_CLIENT, expires_at__lte=now
+        ).values_list("id", flat=True)
+        return [UUID(str(call_id)) for call_id in due]
 
     @classmethod
     async def mark_in_doubt(

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from tortoise.contrib.fastapi import RegisterTortoise
 
+from agent import PluginError, ToolCatalog, load_tool_catalog
 from core.database import Database, tortoise_config
 from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.logging import configure_logging
@@ -27,15 +28,19 @@ log = logging.getLogger("terrapin.app")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the Terrapin ASGI app for `settings` (default: from the environment)."""
+    """Build the Terrapin ASGI app for `settings` (default: from the environment).
+
+    A broken plugin tool stops it here with one line naming it, as a bad setting does.
+    """
     warnings: list[str] = []
-    if settings is None:  # a worker of `runserver --workers N`, or `uvicorn --factory`
-        try:
+    try:
+        if settings is None:  # a worker of `runserver --workers N`, or `uvicorn --factory`
             settings = load_settings()
             check_agent_settings(settings)
-        except SettingsError as exc:
-            raise SystemExit(f"terrapin: {exc}") from None
-        warnings = settings_warnings()
+            warnings = settings_warnings()
+        catalog = load_tool_catalog()
+    except (SettingsError, PluginError) as exc:
+        raise SystemExit(f"terrapin: {exc}") from None
     configure_logging(settings)
     for warning in warnings:
         log.warning("%s", warning)
@@ -45,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Terrapin",
         version=version("terrapin"),
         summary="Async backend for AI-agent conversations.",
-        lifespan=_lifespan_for(settings),
+        lifespan=_lifespan_for(settings, catalog),
     )
     install_problem_handlers(app)
     install_openapi(app)
@@ -64,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _lifespan_for(settings: Settings) -> Any:
+def _lifespan_for(settings: Settings, catalog: ToolCatalog) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         """Open the ORM, start the managers; on exit drain writes, then close the pools."""
@@ -73,7 +78,7 @@ def _lifespan_for(settings: Settings) -> Any:
             Database.opened(settings) as database,
             app.state.metrics.sampling(),
         ):
-            services = Services.build(settings, database, app.state.metrics)
+            services = Services.build(settings, database, app.state.metrics, catalog)
             await services.start()
             app.state.services = services  # for tests and in-process tools
             log.info("terrapin started (database: %s)", database.dialect)

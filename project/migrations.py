@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aerich import Command
+from aerich.migrate import Migrate
 from tortoise import Tortoise
 
 from core.database import APP_LABEL, tortoise_config
@@ -62,6 +63,10 @@ MODELS_STATE = (
 '''
 
 
+# A dialect's side of a change that needs no SQL there: Aerich refuses an empty downgrade.
+NO_CHANGE = "-- Nothing changes on this dialect."
+
+
 class MigrationError(Exception):
     """A migration could not be generated or applied."""
 
@@ -75,7 +80,7 @@ def make_migration(name: str, location: Path = MIGRATIONS_DIR) -> Path | None:
             if location.exists():
                 shutil.copytree(location, scratch)
             generated[dialect] = _generate_in_subprocess(dialect, scratch, name)
-    if not generated["sqlite"] or not generated["postgres"]:
+    if not generated["sqlite"] and not generated["postgres"]:
         return None
     return _write_merged(generated, location)
 
@@ -92,16 +97,23 @@ def _generate_in_subprocess(dialect: str, location: Path, name: str) -> dict[str
 
 
 def _write_merged(generated: dict[str, dict[str, Any]], location: Path) -> Path:
-    """Write one migration file carrying both dialects' SQL."""
-    file_name = str(generated["sqlite"]["file"])
+    """Write one migration file carrying both dialects' SQL.
+
+    A change may need SQL on one dialect only (a new enum member changes a
+    column comment, which SQLite does not keep): the other's SQL is empty.
+    """
+    first = generated["sqlite"] or generated["postgres"]
+    file_name = str(first["file"])
     sql = {
         dialect: {"upgrade": out["upgrade"], "downgrade": out["downgrade"]}
+        if out
+        else {"upgrade": NO_CHANGE, "downgrade": NO_CHANGE}
         for dialect, out in generated.items()
     }
     text = MERGED_TEMPLATE.format(
         title=file_name.removesuffix(".py"),
         sql=_format_sql_dict(sql),
-        models_state=generated["sqlite"]["models_state"],
+        models_state=first["models_state"],
     )
     target = version_dir(location) / file_name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +137,8 @@ def _format_sql_dict(sql: dict[str, dict[str, str]]) -> str:
 async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] | None:
     """Ask Aerich, offline, for the migration of the current models in one dialect."""
     config = tortoise_config(Settings(database_url=OFFLINE_URLS[dialect]))
+    if dialect == "sqlite":
+        _skip_column_comments()
     command = Command(tortoise_config=config, app=APP_LABEL, location=str(location))
     try:
         if not migration_files(location):
@@ -143,7 +157,50 @@ async def _generate(dialect: str, location: Path, name: str) -> dict[str, Any] |
         generated["upgrade"] = generated["upgrade"].replace(
             'CREATE TABLE "aerich"', 'CREATE TABLE IF NOT EXISTS "aerich"'
         )
+    else:
+        generated["downgrade"] = order_table_drops(generated["upgrade"], generated["downgrade"])
     return generated
+
+
+def _skip_column_comments() -> None:
+    """SQLite keeps no column comments: a changed field description is no SQL there.
+
+    Aerich refuses such a change on SQLite instead (NotSupportError), which
+    would block every migration that adds an enum member (a CharEnumField's
+    description lists the members). Aerich keeps its state in class
+    attributes, so this changes it for the generating subprocess only.
+    """
+    add_operator = Migrate._add_operator
+
+    def add_non_empty(operator: str, upgrade: bool = True, fk_m2m_index: bool = False) -> None:
+        if operator:
+            add_operator(operator, upgrade, fk_m2m_index)
+
+    Migrate._set_comment = staticmethod(lambda model, field_describe: "")  # type: ignore[method-assign]
+    Migrate._add_operator = staticmethod(add_non_empty)  # type: ignore[method-assign]
+
+
+def order_table_drops(upgrade_sql: str, downgrade_sql: str) -> str:
+    """Drop the tables the upgrade created newest first, where the downgrade drops them.
+
+    Aerich lists them in set order, so a table could be dropped before a new
+    table that references it, which PostgreSQL refuses.
+    """
+    created = _CREATED_TABLE.findall(upgrade_sql)
+    lines = downgrade_sql.split("\n")
+    drops = [
+        (index, found.group(1))
+        for index, line in enumerate(lines)
+        if (found := _DROPPED_TABLE.search(line)) and found.group(1) in created
+    ]
+    newest_first = sorted((name for _, name in drops), key=created.index, reverse=True)
+    for (index, name), replacement in zip(drops, newest_first, strict=True):
+        lines[index] = lines[index].replace(f'"{name}"', f'"{replacement}"')
+    return "\n".join(lines)
+
+
+_CREATED_TABLE = re.compile(r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"')
+_DROPPED_TABLE = re.compile(r'DROP TABLE (?:IF EXISTS )?"([^"]+)"')
 
 
 def _drop_created_tables(upgrade_sql: str) -> str:
@@ -152,7 +209,7 @@ def _drop_created_tables(upgrade_sql: str) -> str:
     Aerich writes no downgrade for `init`; without one the first migration
     could not be rolled back. Aerich's own table stays: it records the rollback.
     """
-    tables = re.findall(r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"', upgrade_sql)
+    tables = _CREATED_TABLE.findall(upgrade_sql)
     drops = [f'DROP TABLE IF EXISTS "{name}";' for name in reversed(tables) if name != "aerich"]
     return "\n".join(drops)
 

@@ -2,7 +2,20 @@
 
 from fastapi import APIRouter
 
-from routes import agent, approvals, branches, context, health, messages, runs, sessions
+from routes import (
+    agent,
+    agents,
+    approvals,
+    branches,
+    client_tools,
+    context,
+    health,
+    messages,
+    run_history,
+    runs,
+    sessions,
+    tools,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -16,6 +29,10 @@ api_routers: list[APIRouter] = [
     agent.router,
     runs.router,
     approvals.router,
+    agents.router,
+    tools.router,
+    client_tools.router,
+    run_history.router,
 ]
 
 health_router = health.router

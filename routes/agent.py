@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from models import Run
-from routes.agent_schemas import AgentMessageCreate, AgentTurnRead, ApprovalRead, RunRead
+from routes.agent_schemas import (
+    AgentMessageCreate,
+    AgentTurnRead,
+    ApprovalRead,
+    ClientToolCallRead,
+    RunRead,
+)
 from routes.bodies import JsonBodyRoute
 from routes.deps import CallerDep, EventLogDep, RunManagerDep, SettingsDep
 from routes.limits import check_content
@@ -60,7 +66,10 @@ async def stream_agent_message(
     "/message",
     response_model=AgentTurnRead,
     responses={
-        202: {"description": "The run waits for an approval", "model": AgentTurnRead},
+        202: {
+            "description": "The run waits for an approval or a client tool's result",
+            "model": AgentTurnRead,
+        },
         **problem_responses(404, 409),
         **BODY_ERRORS,
     },
@@ -68,12 +77,14 @@ async def stream_agent_message(
 async def send_agent_message(
     run: StartedRunDep, runs: RunManagerDep, response: Response
 ) -> AgentTurnRead:
-    """Send a message and wait until the run finishes or pauses for approval."""
+    """Send a message and wait until the run finishes or pauses for someone."""
     turn = await runs.wait_for_turn(run)
-    if turn.approval is not None:
+    if turn.approval is not None or turn.client_tool_call is not None:
         response.status_code = status.HTTP_202_ACCEPTED
+    call = turn.client_tool_call
     return AgentTurnRead(
         run=RunRead.model_validate(turn.run),
         messages=[MessageRead.model_validate(m) for m in turn.messages],
         approval=ApprovalRead.model_validate(turn.approval) if turn.approval else None,
+        client_tool_call=ClientToolCallRead.of(call) if call else None,
     )

@@ -19,9 +19,11 @@ from services import (
     SessionManager,
     UserService,
 )
+from services.agents import AgentManager
 from services.approvals import HITLManager
+from services.client_tools import ClientToolManager
 from services.events import EventLog
-from services.runs import RunManager
+from services.runs import RunHistory, RunManager
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `createuser`")
 
@@ -149,3 +151,23 @@ ReadableRunDep = Annotated[Run, Depends(get_readable_run)]
 OwnedRunDep = Annotated[Run, Depends(get_owned_run)]
 ReadableApprovalDep = Annotated[Approval, Depends(get_readable_approval)]
 OwnedApprovalDep = Annotated[Approval, Depends(get_owned_approval)]
+
+
+async def get_agent_manager(request: Request) -> AgentManager:
+    """Return the AgentManager."""
+    return _services(request).agents
+
+
+async def get_client_tool_manager(request: Request) -> ClientToolManager:
+    """Return the ClientToolManager."""
+    return _services(request).clients
+
+
+async def get_run_history(request: Request) -> RunHistory:
+    """Return the RunHistory."""
+    return _services(request).history
+
+
+AgentManagerDep = Annotated[AgentManager, Depends(get_agent_manager)]
+ClientToolManagerDep = Annotated[ClientToolManager, Depends(get_client_tool_manager)]
+RunHistoryDep = Annotated[RunHistory, Depends(get_run_history)]

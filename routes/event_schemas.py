@@ -62,6 +62,15 @@ class ApprovalDecidedEventData(BaseModel):
     comment: str | None
 
 
+class ClientToolCallEventData(BaseModel):
+    """`client_tool_call`: the run waits for the client to run a tool and send its result."""
+
+    call_id: str = Field(description="send it back as `tool_call_id`")
+    tool: str
+    arguments: dict[str, Any]
+    expires_at: datetime
+
+
 class ToolResultEventData(BaseModel):
     """`tool_result`: a tool call's outcome; `result` or `error`, never both."""
 
@@ -97,6 +106,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.TOOL_CALL: ToolCallEventData,
     EventType.APPROVAL_REQUIRED: ApprovalRequiredEventData,
     EventType.APPROVAL_DECIDED: ApprovalDecidedEventData,
+    EventType.CLIENT_TOOL_CALL: ClientToolCallEventData,
     EventType.TOOL_RESULT: ToolResultEventData,
     EventType.DONE: DoneEventData,
     EventType.ERROR: ErrorEventData,

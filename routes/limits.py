@@ -51,3 +51,9 @@ def check_context(settings: Settings, data: dict[str, Any], loc: list[str]) -> N
     """Bound the context's data by its stored JSON size."""
     if json_size(data) > settings.max_context_bytes:
         raise _too_large(loc, settings.max_context_bytes, "bytes of JSON")
+
+
+def check_tool_output(settings: Settings, output: Any, loc: list[str]) -> None:
+    """Bound a client tool's output like message content, by its stored JSON size."""
+    if json_size(output) > settings.max_message_bytes:
+        raise _too_large(loc, settings.max_message_bytes, "bytes of JSON")

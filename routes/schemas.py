@@ -27,9 +27,15 @@ def _json_object(value: dict[str, Any]) -> dict[str, Any]:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+# Any JSON value (a tool's output), with the same rules as a JSON object.
+JsonValue = Annotated[Any, AfterValidator(check_json)]
 ClientMessageId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
 Title = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# A session's agent: `name`, or `name@3` to pin version 3.
+AgentRef = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+(@[0-9]{1,9})?$")
+]
 
 
 class Strict(BaseModel):
@@ -42,7 +48,7 @@ class SessionCreate(Strict):
     """Body of POST /sessions."""
 
     title: Title = ""
-    agent: AgentName = "default"
+    agent: AgentRef = "default"
     metadata: JsonObject = Field(default_factory=dict)
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from agent import AgentRunner
+from agent import ToolCatalog, load_tool_catalog
 from core.database import Database
 from core.settings import Settings
 from models import AppendRequest, AppendResult
+from services.agents import AgentManager, AgentRuntimes
 from services.approvals import HITLManager
 from services.auth import RateLimiter, UserService
+from services.client_tools import ClientToolManager
 from services.common.group_commit import GroupCommitter
 from services.events import EventDraft, EventLog, PgListener, StoredEvent, StreamHub
 from services.metrics import Metrics
-from services.runs import RunExecutor, RunLifecycle, RunManager, RunSteps, Sweeper
-from services.runs.agent import build_runner
+from services.runs import RunExecutor, RunHistory, RunLifecycle, RunManager, RunSteps, Sweeper
 from services.runs.caps import RunCaps
 from services.sessions import (
     AgentContextManager,
@@ -38,11 +39,14 @@ class Services:
     branches: BranchManager
     events: EventLog
     hitl: HITLManager
+    clients: ClientToolManager
+    agents: AgentManager
+    runtimes: AgentRuntimes
     runs: RunManager
+    history: RunHistory
     lifecycle: RunLifecycle
     executor: RunExecutor
     sweeper: Sweeper
-    runner: AgentRunner
     message_writer: GroupCommitter[AppendRequest, AppendResult]
     event_writer: GroupCommitter[EventDraft, StoredEvent]
     listener: PgListener | None = None
@@ -50,9 +54,18 @@ class Services:
 
     @classmethod
     def build(
-        cls, settings: Settings, database: Database, metrics: Metrics | None = None
+        cls,
+        settings: Settings,
+        database: Database,
+        metrics: Metrics | None = None,
+        catalog: ToolCatalog | None = None,
     ) -> Services:
-        """Wire the managers from settings (no I/O); `metrics` observes them if given."""
+        """Wire the managers from settings (no I/O); `metrics` observes them if given.
+
+        `catalog` holds the server tools (built-ins and plugins); without it the
+        installed plugins are loaded here (PluginError if one is broken).
+        """
+        catalog = catalog or load_tool_catalog()
         wait = settings.group_commit_max_wait_ms / 1000
         message_writer: GroupCommitter[AppendRequest, AppendResult] = GroupCommitter(
             MessageBatchWriter(database).write_batch,
@@ -71,13 +84,16 @@ class Services:
             observer=metrics.group_commit_observer("event-writer") if metrics else None,
             on_run_finished=metrics.count_finished_run if metrics else None,
         )
-        sessions = SessionManager(database, message_writer)
+        agents = AgentManager(settings, catalog)
+        runtimes = AgentRuntimes(settings, catalog)
+        sessions = SessionManager(database, message_writer, agents)
         contexts = AgentContextManager(database, settings.max_context_bytes)
-        runner = build_runner(settings)
         lifecycle = RunLifecycle(database, events, settings.run_lease_seconds)
-        steps = RunSteps(database, settings, events, runner, contexts)
+        on_usage = metrics.count_usage if metrics else None
+        steps = RunSteps(database, settings, events, runtimes, contexts, on_usage)
         executor = RunExecutor(settings, lifecycle, steps)
-        hitl = HITLManager(events, runner.registry, executor.schedule)
+        hitl = HITLManager(events, catalog.registry, executor.schedule)
+        clients = ClientToolManager(executor.schedule)
         return cls(
             settings=settings,
             database=database,
@@ -88,15 +104,20 @@ class Services:
             branches=BranchManager(database),
             events=events,
             hitl=hitl,
+            clients=clients,
+            agents=agents,
+            runtimes=runtimes,
             runs=RunManager(
                 database,
                 sessions,
                 events,
                 lifecycle,
                 executor,
+                agents,
                 settings.max_title_chars,
                 RunCaps(settings.max_runs_in_flight_per_user, settings.max_queued_runs_per_user),
             ),
+            history=RunHistory(),
             lifecycle=lifecycle,
             executor=executor,
             sweeper=Sweeper(
@@ -104,11 +125,11 @@ class Services:
                 lifecycle,
                 executor,
                 hitl,
+                clients,
                 settings.sweep_interval_seconds,
                 settings.run_lease_seconds,
                 on_action=metrics.count_sweeper_action if metrics else None,
             ),
-            runner=runner,
             message_writer=message_writer,
             event_writer=events.writer,
             listener=None if settings.is_sqlite else PgListener(settings.database_url, hub),
@@ -155,6 +176,4 @@ class Services:
         await self.event_writer.stop()
         if self.listener is not None:
             await self.listener.stop()
-        close = getattr(self.runner.provider, "aclose", None)
-        if close is not None:
-            await close()
+        await self.runtimes.aclose()

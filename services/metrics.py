@@ -20,6 +20,8 @@ Series (all prefixed `terrapin_`):
   `metrics.runs_finished.labels("completed").inc()`.
 - `sweeper_actions_total{action}`: repairs the sweeper made (interrupted, ended, expired,
   resumed, answered).
+- `agent_tokens_total{agent,kind}`: tokens the model rounds of runs used, by agent name and
+  `kind` (`prompt` or `completion`), as the providers report them.
 
 Plus the standard `process_*` and `python_*` series of prometheus_client.
 
@@ -55,14 +57,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tortoise import connections
 from tortoise.functions import Count, Min
 
+from agent import Usage
 from core.clock import utcnow
-from models import Approval, ApprovalStatus, Run, RunStatus
+from models import ACTIVE_RUN_STATUSES, Approval, ApprovalStatus, Run, RunStatus
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 SWEEPER_ACTIONS = ("interrupted", "ended", "expired", "resumed", "answered")
 
-ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
@@ -175,6 +177,12 @@ class Metrics:
         )
         for action in SWEEPER_ACTIONS:
             self.sweeper_actions.labels(action)
+        self.agent_tokens = Counter(
+            "terrapin_agent_tokens",
+            "Tokens used by model rounds, by agent name and kind (prompt or completion).",
+            ["agent", "kind"],
+            registry=r,
+        )
 
     def _gauge(
         self, name: str, documentation: str, mode: CombineMode, labels: Sequence[str] = ()
@@ -208,6 +216,11 @@ class Metrics:
     def count_finished_run(self, status: str) -> None:
         """Count a run that reached a terminal status."""
         self.runs_finished.labels(status).inc()
+
+    def count_usage(self, agent: str, usage: Usage) -> None:
+        """Count the tokens one model round of an agent used."""
+        self.agent_tokens.labels(agent, "prompt").inc(usage.prompt_tokens)
+        self.agent_tokens.labels(agent, "completion").inc(usage.completion_tokens)
 
     def count_sweeper_action(self, action: str, count: int) -> None:
         """Count repairs the sweeper made."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from agent.events import TextDelta, ToolCallRequested
+from agent.events import TextDelta, ToolCallRequested, Usage
 from agent.history import ChatTurn
 from agent.tools.base import ToolSpec
 
@@ -24,6 +24,9 @@ class Provider(Protocol):
 
     def stream(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[TextDelta | ToolCallRequested]:
-        """Yield text deltas, then zero or more tool-call requests, then end."""
+    ) -> AsyncIterator[TextDelta | ToolCallRequested | Usage]:
+        """Yield text deltas, then zero or more tool-call requests, then the usage, then end.
+
+        The usage is optional: a provider that cannot count tokens yields none.
+        """
         ...

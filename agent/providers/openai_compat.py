@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -10,7 +11,7 @@ import openai
 from openai import AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionChunk
 
-from agent.events import TextDelta, ToolCallRequested
+from agent.events import TextDelta, ToolCallRequested, Usage
 from agent.history import ChatTurn
 from agent.providers.base import ProviderError
 from agent.providers.openai_wire import ToolCallAccumulator, to_messages, to_tools
@@ -52,11 +53,18 @@ class OpenAIProvider:
             max_retries=max_retries,
         )
 
+    def for_model(self, model: str) -> OpenAIProvider:
+        """A provider of another model on the same server, sharing this one's HTTP client."""
+        other = copy.copy(self)
+        other.model = model
+        return other
+
     async def stream(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[TextDelta | ToolCallRequested]:
-        """Yield content deltas as they arrive, then each completed tool call."""
+    ) -> AsyncIterator[TextDelta | ToolCallRequested | Usage]:
+        """Yield content deltas as they arrive, then each completed tool call, then the usage."""
         calls = ToolCallAccumulator()
+        usage: Usage | None = None
         try:
             async for chunk in self._chunks(turns, tools):
                 for choice in chunk.choices[:1]:
@@ -64,6 +72,8 @@ class OpenAIProvider:
                         yield TextDelta(choice.delta.content)
                     for fragment in choice.delta.tool_calls or []:
                         calls.add(fragment)
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
         except (openai.APITimeoutError, TimeoutError) as exc:
             message = f"The model provider did not answer within {self.timeout_seconds:g}s"
             raise ProviderError("provider_timeout", message) from exc
@@ -71,6 +81,8 @@ class OpenAIProvider:
             raise _provider_error(exc) from exc
         for call in calls.finish():
             yield call
+        if usage is not None:
+            yield usage
 
     async def _chunks(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
@@ -88,6 +100,8 @@ class OpenAIProvider:
                 messages=to_messages(turns),
                 tools=to_tools(tools) if tools else omit,
                 stream=True,
+                # The server's token counts arrive in a last chunk without choices.
+                stream_options={"include_usage": True},
             )
         try:
             chunks = aiter(stream)
@@ -102,7 +116,7 @@ class OpenAIProvider:
             await stream.close()
 
     async def aclose(self) -> None:
-        """Close the underlying HTTP client."""
+        """Close the underlying HTTP client (shared with the providers `for_model` made)."""
         await self._client.close()
 
 

@@ -5,6 +5,8 @@
 - anything else gets `Echo: ` plus the last user message.
 
 Replies stream one word per delta; the deltas concatenate to the exact reply.
+It counts words as tokens: the prompt is every word of the turns it reads, the
+completion every word of its reply (or of the tool call's name and arguments).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from agent.events import TextDelta, ToolCallRequested
+from agent.events import TextDelta, ToolCallRequested, Usage
 from agent.history import ChatTurn, decode_tool_result
 from agent.providers.base import ProviderError
 from agent.tools.base import ToolSpec
@@ -35,20 +37,26 @@ class ScriptedProvider:
 
     async def stream(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[TextDelta | ToolCallRequested]:
-        """Yield the scripted answer to the conversation so far."""
+    ) -> AsyncIterator[TextDelta | ToolCallRequested | Usage]:
+        """Yield the scripted answer to the conversation so far, then its word counts."""
+        prompt_tokens = sum(len(split_words(turn.content)) for turn in turns)
         last = turns[-1] if turns else None
         if last is not None and last.role == "tool":
             reply = _describe_tool_results(turns)
         elif last is not None and last.role == "user" and last.content.startswith(TOOL_PREFIX):
-            yield _parse_tool_command(len(turns) - 1, last.content)
+            call = _parse_tool_command(len(turns) - 1, last.content)
+            yield call
+            written = f"{call.tool} {json.dumps(call.arguments)}"
+            yield Usage(prompt_tokens, len(split_words(written)))
             return
         else:
             reply = "Echo: " + _last_user_content(turns)
-        for index, word in enumerate(split_words(reply)):
+        words = split_words(reply)
+        for index, word in enumerate(words):
             if index and self.token_delay_ms:
                 await asyncio.sleep(self.token_delay_ms / 1000)
             yield TextDelta(word)
+        yield Usage(prompt_tokens, len(words))
 
     async def aclose(self) -> None:
         """Release nothing; present so every provider can be closed the same way."""

@@ -9,12 +9,17 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """A tool as the model sees it, plus whether a human must approve each call."""
+    """A tool as the model sees it, plus whether a human must approve each call.
+
+    `side_effects` says whether a call changes anything outside the conversation
+    (it describes the tool to whoever configures an agent's approval policy).
+    """
 
     name: str
     description: str
     parameters: dict[str, Any] = field(hash=False)
     requires_approval: bool = False
+    side_effects: bool = True
 
 
 class ToolContext(Protocol):

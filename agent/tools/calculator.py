@@ -117,5 +117,6 @@ def calculator_tool(requires_approval: bool = False) -> Tool:
         description="Evaluate an arithmetic expression and return its numeric result.",
         parameters=PARAMETERS,
         requires_approval=requires_approval,
+        side_effects=False,
     )
     return Tool(spec=spec, handler=run)

@@ -28,5 +28,6 @@ def clock_tool(requires_approval: bool = False, now: Callable[[], datetime] = _u
         description="Return the current date and time in UTC (ISO-8601).",
         parameters=PARAMETERS,
         requires_approval=requires_approval,
+        side_effects=False,
     )
     return Tool(spec=spec, handler=run)

@@ -56,5 +56,6 @@ def recall_tool(requires_approval: bool = False) -> Tool:
         description="Read the value saved under a key in this session's memory.",
         parameters=RECALL_PARAMETERS,
         requires_approval=requires_approval,
+        side_effects=False,
     )
     return Tool(spec=spec, handler=recall)

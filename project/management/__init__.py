@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from agent import PluginError
 from core.settings import Settings, SettingsError, load_settings, settings_warnings
 from project.management.base import BaseCommand, CommandError
 from services.runs.agent import check_agent_settings
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(rest)
     try:
         return command.run(options, startup_settings())
-    except (SettingsError, CommandError) as exc:
+    except (SettingsError, CommandError, PluginError) as exc:
         print(f"terrapin: {exc}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, CommandError) else 2
     except KeyboardInterrupt:

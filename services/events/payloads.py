@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from models import Approval, Message, Run
+from models import Approval, Message, Run, ToolCall
 
 
 def timestamp(value: datetime) -> str:
@@ -61,4 +61,15 @@ def approval_decided_data(approval: Approval, call_id: str) -> dict[str, Any]:
         "status": str(approval.status),
         "arguments": approval.edited_arguments or approval.arguments,
         "comment": approval.comment,
+    }
+
+
+def client_tool_call_data(call: ToolCall) -> dict[str, Any]:
+    """The `client_tool_call` event payload: what the client runs, and until when."""
+    assert call.expires_at is not None  # set on every call of a client-executed tool
+    return {
+        "call_id": call.call_id,
+        "tool": call.tool,
+        "arguments": call.arguments,
+        "expires_at": timestamp(call.expires_at),
     }

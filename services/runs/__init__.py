@@ -8,9 +8,21 @@ processes leave behind. Events go to the log in `services/events`.
 """
 
 from services.runs.executor import RunExecutor
+from services.runs.history import RunHistory, UsageLine, UsageReport
 from services.runs.lifecycle import RunLifecycle
 from services.runs.manager import OnBusy, RunManager, RunTurn
 from services.runs.steps import RunSteps
 from services.runs.sweeper import Sweeper
 
-__all__ = ["OnBusy", "RunExecutor", "RunLifecycle", "RunManager", "RunSteps", "RunTurn", "Sweeper"]
+__all__ = [
+    "OnBusy",
+    "RunExecutor",
+    "RunHistory",
+    "RunLifecycle",
+    "RunManager",
+    "RunSteps",
+    "RunTurn",
+    "Sweeper",
+    "UsageLine",
+    "UsageReport",
+]

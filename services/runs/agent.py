@@ -1,4 +1,4 @@
-"""Connect the agent runtime to persisted state: the provider, the tool context, the turns."""
+"""Connect the agent runtime to persisted state: the tool context and the turns."""
 
 from __future__ import annotations
 
@@ -6,34 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from agent import (
-    AgentRunner,
-    ChatTurn,
-    Provider,
-    ScriptedProvider,
-    ToolFailed,
-    ToolOutcome,
-    build_default_registry,
-)
+from agent import ChatTurn, ToolFailed, ToolOutcome
 from agent.tools.registry import DEFAULT_TOOL_NAMES
 from core.errors import PayloadTooLarge, UnprocessableEntity
-from core.settings import AgentProvider, Settings, SettingsError, env_name
+from core.settings import Settings, SettingsError, env_name
 from services.sessions import AgentContextManager
-
-
-def build_provider(settings: Settings) -> Provider:
-    """Return the provider the settings choose."""
-    if settings.agent_provider is AgentProvider.OPENAI:
-        from agent.providers.openai_compat import OpenAIProvider  # heavy import: only when used
-
-        return OpenAIProvider(
-            settings.openai_base_url,
-            settings.openai_api_key,
-            settings.agent_model,
-            settings.agent_request_timeout_seconds,
-            max_retries=settings.agent_request_retries,
-        )
-    return ScriptedProvider(settings.token_delay_ms)
 
 
 def check_agent_settings(settings: Settings) -> None:
@@ -44,12 +21,6 @@ def check_agent_settings(settings: Settings) -> None:
             f"invalid setting {env_name('tools_requiring_approval')}: "
             f"unknown tool {', '.join(unknown)}; the tools are {', '.join(DEFAULT_TOOL_NAMES)}"
         )
-
-
-def build_runner(settings: Settings) -> AgentRunner:
-    """Return the agent runner with the built-in tools."""
-    registry = build_default_registry(settings.tools_requiring_approval)
-    return AgentRunner(build_provider(settings), registry)
 
 
 class SessionToolContext:

@@ -170,10 +170,15 @@ class RunExecutor:
                     if await self._park(run, call):
                         return
                     continue
+                if call.status is ToolCallStatus.AWAITING_CLIENT:
+                    if await self._wait_for_client(run, call):
+                        return
+                    continue
                 await self._steps.settle_tool_call(run, call)
-                if not self._steps.knows_tool(call.tool):
+                if not await self._steps.knows_tool(run, call.tool):
                     # A call of a tool that does not exist is bad input, not a tool failure.
-                    await self._fail(run, ErrorCode.UNKNOWN_TOOL, self._steps.unknown_tool(call))
+                    message = await self._steps.unknown_tool(run, call)
+                    await self._fail(run, ErrorCode.UNKNOWN_TOOL, message)
                     return
                 continue
             result = await self._steps.model_round(run)
@@ -196,6 +201,17 @@ class RunExecutor:
         """
         await self._lifecycle.park(run.id)
         if await self._steps.announce_pending_approval(run, call):
+            return True
+        return await self._lifecycle.take_lease(run.id) is None
+
+    async def _wait_for_client(self, run: Run, call: ToolCall) -> bool:
+        """Let the run wait for the client's result of `call`; False if it already arrived.
+
+        As with approvals, `client_tool_call` is sent only once the run is
+        `waiting_for_client`, so a client answering it finds the run parked.
+        """
+        await self._lifecycle.wait_for_client(run.id)
+        if await self._steps.announce_client_tool_call(run, call):
             return True
         return await self._lifecycle.take_lease(run.id) is None
 

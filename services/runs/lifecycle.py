@@ -3,9 +3,10 @@
     queued ──take_lease──▶ running ──finish──▶ completed
       │  ▲                  │  │ └──fail────▶ failed
       │  └─promote_next     │  └──interrupt─▶ interrupted   (shutdown, lapsed lease)
-      │    (gets the slot)  park
+      │    (gets the slot)  park / wait_for_client
       │                     ▼
       │              waiting_approval ──take_lease (once decided)──▶ running
+      │              waiting_for_client ──take_lease (once answered or expired)──▶ running
       └──────── cancel (from queued, running or waiting) ──────────▶ cancelled
 
 Each transition is one conditional statement on the run row (the `Run`
@@ -77,6 +78,8 @@ class RunLifecycle:
         *,
         take_slot: bool,
         admit: Callable[[], Awaitable[None]] | None = None,
+        agent_version: int = 0,
+        agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
@@ -85,7 +88,8 @@ class RunLifecycle:
         raising (nothing is written then). None, and nothing written, if
         another run holds the slot or a concurrent retry stored this
         client_message_id first (the caller tells the two apart). The events
-        are published by the caller.
+        are published by the caller. The run records its agent version (0 and
+        no row: the built-in agent).
         """
         # The message's id is chosen here, so the run row names its input message
         # when it is inserted (no second UPDATE of the row).
@@ -94,7 +98,14 @@ class RunLifecycle:
             async with in_transaction():
                 if admit is not None:
                     await admit()
-                run = await Run.queue(session_id, agent, message_id, take_slot=take_slot)
+                run = await Run.queue(
+                    session_id,
+                    agent,
+                    message_id,
+                    take_slot=take_slot,
+                    agent_version=agent_version,
+                    agent_config_id=agent_config_id,
+                )
                 request = AppendRequest(session_id, _with_run(draft, run.id, message_id))
                 outcome = (await Message.append(self._database, [request], utcnow()))[0]
                 if isinstance(outcome, BaseException):
@@ -122,6 +133,8 @@ class RunLifecycle:
         *,
         take_slot: bool,
         admit: Callable[[], Awaitable[None]] | None = None,
+        agent_version: int = 0,
+        agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run that answers a message already stored, with its `run` event.
 
@@ -131,7 +144,14 @@ class RunLifecycle:
             async with in_transaction():
                 if admit is not None:
                     await admit()
-                run = await Run.queue(session_id, agent, input_message_id, take_slot=take_slot)
+                run = await Run.queue(
+                    session_id,
+                    agent,
+                    input_message_id,
+                    take_slot=take_slot,
+                    agent_version=agent_version,
+                    agent_config_id=agent_config_id,
+                )
                 stored = await self._events.append_in_transaction(
                     [EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED))]
                 )
@@ -159,6 +179,10 @@ class RunLifecycle:
     async def park(self, run_id: UUID) -> bool:
         """Let a running run wait for an approval (the lease is given up, the slot kept)."""
         return await Run.park(self._database, run_id, self.owner, utcnow())
+
+    async def wait_for_client(self, run_id: UUID) -> bool:
+        """Let a running run wait for a client tool's result (lease given up, slot kept)."""
+        return await Run.park_for_client(self._database, run_id, self.owner, utcnow())
 
     async def finish(self, run: Run) -> bool:
         """Complete a run this process drives, logging `done` in the same transaction."""

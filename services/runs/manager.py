@@ -19,8 +19,10 @@ from models import (
     MessageRole,
     Run,
     SessionStatus,
+    ToolCall,
 )
 from models.messages import replay
+from services.agents import AgentManager
 from services.auth import Caller
 from services.events import EventLog, StoredEvent
 from services.runs.caps import RunCaps
@@ -38,11 +40,12 @@ class OnBusy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RunTurn:
-    """A run as far as it got: finished, failed or waiting for an approval."""
+    """A run as far as it got: finished, failed, or waiting for an approval or the client."""
 
     run: Run
     messages: list[Message]
     approval: Approval | None
+    client_tool_call: ToolCall | None = None
 
 
 class RunManager:
@@ -55,6 +58,7 @@ class RunManager:
         events: EventLog,
         lifecycle: RunLifecycle,
         executor: RunExecutor,
+        agents: AgentManager,
         max_title_chars: int,
         caps: RunCaps,
     ) -> None:
@@ -66,6 +70,7 @@ class RunManager:
         self._events = events
         self._lifecycle = lifecycle
         self._executor = executor
+        self._agents = agents
 
     async def get(self, caller: Caller, run_id: UUID, *, write: bool = False) -> Run:
         """Load a run the caller may see, or 404."""
@@ -106,8 +111,15 @@ class RunManager:
         admit = functools.partial(
             self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
         )
+        choice = await self._agents.for_run(session)
         queued = await self._lifecycle.queue(
-            session.id, session.agent, draft, take_slot=take_slot, admit=admit
+            session.id,
+            choice.name,
+            draft,
+            take_slot=take_slot,
+            admit=admit,
+            agent_version=choice.version,
+            agent_config_id=choice.config_id,
         )
         if queued is None:  # the slot is held, or a concurrent retry stored the message first
             earlier = await self._replay(session, draft) if client_message_id else None
@@ -137,8 +149,15 @@ class RunManager:
         admit = functools.partial(
             self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
         )
+        choice = await self._agents.for_run(session)
         queued = await self._lifecycle.queue_answer(
-            session.id, session.agent, last.id, take_slot=take_slot, admit=admit
+            session.id,
+            choice.name,
+            last.id,
+            take_slot=take_slot,
+            admit=admit,
+            agent_version=choice.version,
+            agent_config_id=choice.config_id,
         )
         if queued is None:
             raise await self._busy(session.id)
@@ -159,20 +178,25 @@ class RunManager:
         return run
 
     async def wait_for_turn(self, run: Run) -> RunTurn:
-        """Follow a run until it ends or waits for a decision; return how far it got."""
-        pending = None
+        """Follow a run until it ends or waits for someone; return how far it got."""
+        approval, call = None, None
         async for event in self._events.follow(run.id, 0):
             if event.type in TERMINAL_EVENT_TYPES:
                 break
+            # A replayed request reads past approvals and client calls settled since.
             if event.type == EventType.APPROVAL_REQUIRED:
-                # A replayed request reads past approvals that were decided since.
-                pending = await Approval.pending_for_run(run.id)
-                if pending is not None:
+                approval = await Approval.pending_for_run(run.id)
+                if approval is not None:
+                    break
+            if event.type == EventType.CLIENT_TOOL_CALL:
+                call = await ToolCall.awaiting_client(run.id)
+                if call is not None:
                     break
         return RunTurn(
             run=await Run.get(id=run.id),
             messages=await Message.of_run(run.id),
-            approval=pending,
+            approval=approval,
+            client_tool_call=call,
         )
 
     async def cancel(self, run: Run) -> Run:

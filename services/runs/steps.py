@@ -8,19 +8,20 @@ database alone.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
 from agent import (
-    AgentRunner,
     AssistantMessage,
     RunError,
     RunFinished,
     TextDelta,
     ToolCallRequested,
     ToolOutcome,
+    Usage,
 )
 from core.clock import utcnow
 from core.database import Database
@@ -36,8 +37,9 @@ from models import (
     ToolCallStatus,
 )
 from models.locks import lock_in_id_order
+from services.agents import AgentRuntimes
 from services.events import EventLog
-from services.events.payloads import approval_required_data
+from services.events.payloads import approval_required_data, client_tool_call_data
 from services.runs.agent import SessionToolContext, to_turns
 from services.runs.answers import answer, recorded_outcome
 from services.runs.assistant import AssistantStream, ReadAhead
@@ -62,28 +64,35 @@ class RunSteps:
         database: Database,
         settings: Settings,
         events: EventLog,
-        runner: AgentRunner,
+        agents: AgentRuntimes,
         contexts: AgentContextManager,
+        on_usage: Callable[[str, Usage], None] | None = None,
     ) -> None:
         self._database = database
         self._events = events
-        self._runner = runner
+        self._agents = agents
         self._contexts = contexts
-        self._window = settings.agent_history_window
+        self._on_usage = on_usage
         self._coalesce = settings.delta_coalesce_ms / 1000
         self._approval_ttl = timedelta(seconds=settings.approval_ttl_seconds)
+        self._client_tool_ttl = timedelta(seconds=settings.client_tool_ttl_seconds)
 
     async def model_round(self, run: Run) -> RoundResult:
-        """Ask the model once; persist its text; return its tool calls or how it ended."""
+        """Ask the model once; persist its text and usage; return its tool calls or how it ended."""
+        agent = await self._agents.for_run(run)
         session_id = run.session_id  # type: ignore[attr-defined]
-        window = await Message.history_window(self._database, session_id, run.id, self._window)
+        window = await Message.history_window(
+            self._database, session_id, run.id, agent.history_window
+        )
         stream = AssistantStream(self._database, run, self._events, self._coalesce)
         result = RoundResult()
-        events = ReadAhead(self._runner.step(to_turns(window, run.id)))
+        events = ReadAhead(agent.runner.step(to_turns(window, run.id)))
         try:
             while (event := await stream.next_event(events)) is not None:
                 if isinstance(event, TextDelta):
                     await stream.add(event.text)
+                elif isinstance(event, Usage):
+                    await self._count_usage(run, event)
                 elif isinstance(event, AssistantMessage):
                     await stream.finish(event)
                 elif isinstance(event, ToolCallRequested):
@@ -100,25 +109,33 @@ class RunSteps:
             await events.aclose()
         return result
 
+    async def _count_usage(self, run: Run, usage: Usage) -> None:
+        """Add a round's tokens to the run (and to the metrics by agent)."""
+        if not (usage.prompt_tokens or usage.completion_tokens):
+            return
+        await Run.add_usage(self._database, run.id, usage.prompt_tokens, usage.completion_tokens)
+        if self._on_usage is not None:
+            self._on_usage(run.agent, usage)
+
     async def first_unanswered_call(self, run: Run) -> ToolCall | None:
         """The run's first tool call whose outcome the model has not been given yet."""
         return await ToolCall.first_unanswered(self._database, run.id)
 
-    def knows_tool(self, name: str) -> bool:
-        """Whether a tool of this name exists."""
-        return self._runner.registry.get(name) is not None
+    async def knows_tool(self, run: Run, name: str) -> bool:
+        """Whether the run's agent has a tool of this name (on the server or the client)."""
+        return (await self._agents.for_run(run)).runner.registry.knows(name)
 
-    def unknown_tool(self, call: ToolCall) -> str:
-        """The error message for a call of a tool that does not exist."""
-        tools = ", ".join(self._runner.registry.names())
+    async def unknown_tool(self, run: Run, call: ToolCall) -> str:
+        """The error message for a call of a tool that the run's agent does not have."""
+        tools = ", ".join((await self._agents.for_run(run)).runner.registry.names())
         return f"Unknown tool {call.tool!r}; the tools are: {tools}."
 
     async def propose_tool_call(self, run: Run, request: ToolCallRequested) -> None:
-        """Record a requested tool call; ask for approval when the tool needs it."""
-        registry = self._runner.registry
+        """Record a requested tool call; ask for approval, or the client, when it needs one."""
+        registry = (await self._agents.for_run(run)).runner.registry
         request, refused = storable_call(request)
-        status, error = ToolCallStatus.APPROVED, None
-        if registry.get(request.tool) is None:
+        status, error, expires_at = ToolCallStatus.APPROVED, None, None
+        if not registry.knows(request.tool):
             status, error = ToolCallStatus.FAILED, f"Unknown tool: {request.tool!r}"
         elif refused is not None:  # reported to the model like a schema violation
             status, error = ToolCallStatus.FAILED, refused
@@ -130,6 +147,9 @@ class RunSteps:
         needs_approval = status is ToolCallStatus.APPROVED and registry.needs_approval(request.tool)
         if needs_approval:
             status = ToolCallStatus.PROPOSED
+        if status is ToolCallStatus.APPROVED and registry.runs_on_client(request.tool):
+            # The client runs it; `client_tool_call` follows once the run is parked.
+            status, expires_at = ToolCallStatus.AWAITING_CLIENT, utcnow() + self._client_tool_ttl
         async with in_transaction():
             call = await ToolCall.create(
                 run_id=run.id,
@@ -138,6 +158,7 @@ class RunSteps:
                 arguments=request.arguments,
                 status=status,
                 error=error,
+                expires_at=expires_at,
             )
             if needs_approval:
                 await Approval.create(
@@ -161,6 +182,16 @@ class RunSteps:
         if not any(event.data.get("approval_id") == str(approval.id) for event in announced):
             data = approval_required_data(approval, call.call_id)
             await self._events.emit(run.id, EventType.APPROVAL_REQUIRED, data)
+        return True
+
+    async def announce_client_tool_call(self, run: Run, call: ToolCall) -> bool:
+        """Emit `client_tool_call` for a parked call, once; False if it no longer waits."""
+        current = await ToolCall.get(id=call.id)
+        if current.status is not ToolCallStatus.AWAITING_CLIENT:
+            return False
+        announced = await RunEvent.filter(run_id=run.id, type=EventType.CLIENT_TOOL_CALL)
+        if not any(event.data.get("call_id") == call.call_id for event in announced):
+            await self._events.emit(run.id, EventType.CLIENT_TOOL_CALL, client_tool_call_data(call))
         return True
 
     async def settle_tool_call(self, run: Run, call: ToolCall) -> None:
@@ -194,7 +225,8 @@ class RunSteps:
 
     async def _execute(self, run: Run, call: ToolCall) -> ToolOutcome:
         context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]
-        outcome = await self._runner.execute_tool(call.tool, call.arguments, context)
+        runner = (await self._agents.for_run(run)).runner
+        outcome = await runner.execute_tool(call.tool, call.arguments, context)
         outcome = storable_outcome(call.tool, outcome)
         await ToolCall.record_outcome(call.id, outcome.ok, outcome.result, outcome.error, utcnow())
         return outcome

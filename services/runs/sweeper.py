@@ -6,9 +6,11 @@ conditional updates, so processes racing each other do no harm):
 - runs that ended without their terminal event in the log (the process
   stopped between the two commits of a cancel or an interrupt) get it, so
   their followers finish;
-- approvals past `expires_at` are expired (the run resumes with a rejection);
-- runs whose approval was decided, and queued runs holding their session's
-  slot, are resumed here; waiting queued runs are promoted;
+- approvals past `expires_at` are expired (the run resumes with a rejection),
+  and so are client tool calls nobody answered in time (an error result);
+- runs whose approval was decided or whose client call was answered, and
+  queued runs holding their session's slot, are resumed here; waiting queued
+  runs are promoted;
 - ended runs whose tool calls lack a tool message (they ended before every
   end answered its calls) get one, a batch per sweep, until none is left.
 """
@@ -29,6 +31,7 @@ from core.errors import UNAVAILABLE_ERRORS
 from core.outages import RepeatedWarning
 from models import Run, ToolCall
 from services.approvals import HITLManager
+from services.client_tools import ClientToolManager
 from services.runs.executor import RunExecutor
 from services.runs.lifecycle import RunLifecycle
 
@@ -51,6 +54,7 @@ class Sweeper:
         lifecycle: RunLifecycle,
         executor: RunExecutor,
         hitl: HITLManager,
+        clients: ClientToolManager,
         interval_seconds: float,
         lease_seconds: float,
         on_action: Callable[[str, int], None] | None = None,
@@ -59,6 +63,7 @@ class Sweeper:
         self._lifecycle = lifecycle
         self._executor = executor
         self._hitl = hitl
+        self._clients = clients
         self._interval = interval_seconds
         # SQLite serves a single server process: at startup nothing else can be driving a run.
         self._single_process = not database.is_postgres
@@ -113,7 +118,7 @@ class Sweeper:
         self._count("interrupted", interrupted)
         self._count("ended", await self._log_missing_ends())
         self._count("answered", await self._answer_open_calls())
-        self._count("expired", await self._hitl.expire_due())
+        self._count("expired", await self._hitl.expire_due() + await self._clients.expire_due())
         resumable = await Run.resumable_ids(self._database)
         for run_id in resumable:
             self._executor.schedule(run_id)

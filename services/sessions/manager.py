@@ -20,6 +20,7 @@ from models import (
     MessageDraft,
     SessionStatus,
 )
+from services.agents import AgentManager
 from services.auth import Caller
 from services.common.group_commit import GroupCommitter
 from services.common.pagination import (
@@ -38,10 +39,14 @@ class SessionManager:
     """Create, read, update and delete sessions; append and page messages."""
 
     def __init__(
-        self, database: Database, writer: GroupCommitter[AppendRequest, AppendResult]
+        self,
+        database: Database,
+        writer: GroupCommitter[AppendRequest, AppendResult],
+        agents: AgentManager,
     ) -> None:
         self._database = database
         self._writer = writer
+        self._agents = agents
 
     async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
         """Load one session, or raise the same 404 for unknown and foreign ids."""
@@ -54,7 +59,8 @@ class SessionManager:
     async def create(
         self, caller: Caller, *, title: str, agent: str, metadata: dict[str, Any]
     ) -> ChatSession:
-        """Create a session together with its empty agent context."""
+        """Create a session together with its empty agent context; its agent must exist."""
+        await self._agents.check_for_new_session(caller.user_id, agent)
         async with in_transaction():
             session = await ChatSession.create(
                 owner_id=caller.user_id, title=title, agent=agent, metadata=metadata

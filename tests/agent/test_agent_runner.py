@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from agent import (
     AssistantMessage,
     ChatTurn,
     Event,
+    InvalidToolArguments,
     ProviderError,
     RunError,
     RunFinished,
@@ -23,7 +25,10 @@ from agent import (
     ToolFailed,
     ToolRegistry,
     ToolSpec,
+    UnknownTool,
+    Usage,
     build_default_registry,
+    builtin_tools,
 )
 
 APPROVAL = frozenset({"remember"})
@@ -47,6 +52,7 @@ async def test_echo_round_streams_then_finishes() -> None:
         TextDelta("Echo:"),
         TextDelta(" hi"),
         TextDelta(" there"),
+        Usage(prompt_tokens=2, completion_tokens=3),
         AssistantMessage(content="Echo: hi there", tool_calls=None),
         RunFinished(),
     ]
@@ -55,7 +61,8 @@ async def test_echo_round_streams_then_finishes() -> None:
 async def test_calculator_round_trip(memory_context: ToolContext) -> None:
     turns = [ChatTurn("user", '/tool calculator {"expression":"2*(3+4)"}')]
     events = await step(runner(), turns)
-    message, call = events
+    usage, message, call = events
+    assert isinstance(usage, Usage)
     assert isinstance(message, AssistantMessage) and isinstance(call, ToolCallRequested)
     assert call.tool == "calculator" and call.arguments == {"expression": "2*(3+4)"}
     assert message.tool_calls == [
@@ -157,15 +164,17 @@ async def test_rejection_turn_is_answered() -> None:
 class FakeProvider:
     """A provider test double that replays a fixed script and records its calls."""
 
-    def __init__(self, items: list[TextDelta | ToolCallRequested | Exception]) -> None:
+    def __init__(self, items: list[TextDelta | ToolCallRequested | Usage | Exception]) -> None:
         self.items = items
         self.seen_tools: list[list[str]] = []
+        self.seen_turns: list[list[ChatTurn]] = []
         self.closed = False
 
     async def stream(
         self, turns: Sequence[ChatTurn], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[TextDelta | ToolCallRequested]:
+    ) -> AsyncIterator[TextDelta | ToolCallRequested | Usage]:
         self.seen_tools.append([spec.name for spec in tools])
+        self.seen_turns.append(list(turns))
         try:
             for item in self.items:
                 if isinstance(item, Exception):
@@ -234,3 +243,44 @@ async def test_abandoned_step_closes_the_provider_stream() -> None:
 def test_negative_max_tool_rounds_is_refused() -> None:
     with pytest.raises(ValueError):
         runner(max_tool_rounds=-1)
+
+
+async def test_instructions_lead_as_the_system_turn_and_usage_passes_through() -> None:
+    provider = FakeProvider([TextDelta("ok"), Usage(prompt_tokens=7, completion_tokens=1)])
+    agent = AgentRunner(provider, build_default_registry(APPROVAL), instructions="Be terse.")
+    turns = [ChatTurn("system", "from the history"), ChatTurn("user", "x")]
+    events = await step(agent, turns)
+    assert provider.seen_turns == [[ChatTurn("system", "Be terse."), *turns]]
+    assert events == [
+        TextDelta("ok"),
+        Usage(prompt_tokens=7, completion_tokens=1),
+        AssistantMessage(content="ok", tool_calls=None),
+        RunFinished(),
+    ]
+    # Without instructions the turns go as they are.
+    plain = FakeProvider([TextDelta("ok")])
+    await step(AgentRunner(plain, build_default_registry(APPROVAL)), turns)
+    assert plain.seen_turns == [turns]
+
+
+def test_client_tools_are_offered_and_validated_but_not_run_here() -> None:
+    location = ToolSpec(
+        "get_location",
+        "Where the user is.",
+        {"type": "object", "properties": {"precision": {"enum": ["city", "street"]}}},
+    )
+    catalog = ToolRegistry(builtin_tools())
+    registry = catalog.select(["clock", "remember"], ["remember"], [location])
+    assert registry.names() == ["clock", "remember", "get_location"]
+    assert [spec.name for spec in registry.specs()] == ["clock", "remember", "get_location"]
+    assert registry.knows("get_location") and registry.runs_on_client("get_location")
+    assert registry.get("get_location") is None  # nothing to run on the server
+    assert registry.needs_approval("remember") and not registry.needs_approval("clock")
+    assert not catalog.needs_approval("remember")  # the policy is the selection's own
+    registry.validate("get_location", {"precision": "city"})
+    with pytest.raises(InvalidToolArguments):
+        registry.validate("get_location", {"precision": "planet"})
+    with pytest.raises(UnknownTool):
+        catalog.select(["teleport"])
+    with pytest.raises(ValueError, match="already registered"):
+        catalog.select(["clock"], client_tools=[dataclasses.replace(location, name="clock")])

@@ -21,6 +21,7 @@ from agent import (
     TextDelta,
     ToolCallRequested,
     ToolContext,
+    Usage,
     build_default_registry,
 )
 from agent.tools.base import ToolSpec
@@ -345,3 +346,39 @@ async def test_the_fake_server_rejects_an_unanswered_tool_call_like_the_real_api
         await collect(provider, turns)
     assert info.value.message.startswith("The model provider answered HTTP 400")
     assert "call_1" in fake_openai.rejected[0]
+
+
+async def test_usage_is_asked_for_and_reported_last(
+    fake_openai: Any, provider: OpenAIProvider
+) -> None:
+    usage_chunk = {
+        **chunk(),
+        "choices": [],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+    }
+    fake_openai.reply(
+        [
+            chunk(tool_calls=[fragment(0, "call_1", "clock", "{}")]),
+            chunk(finish_reason="tool_calls"),
+            usage_chunk,
+        ]
+    )
+    items = await collect(provider, [ChatTurn("user", "time?")])
+    assert items == [ToolCallRequested("call_1", "clock", {}), Usage(12, 3)]
+    assert fake_openai.requests[0]["stream_options"] == {"include_usage": True}
+
+    fake_openai.reply([chunk(content="no usage from this server")])
+    assert await collect(provider, [ChatTurn("user", "x")]) == [
+        TextDelta("no usage from this server")
+    ]
+
+
+async def test_a_provider_for_another_model_shares_the_client(
+    fake_openai: Any, provider: OpenAIProvider
+) -> None:
+    other = provider.for_model("other-model")
+    fake_openai.reply([chunk(content="hi")])
+    assert await collect(other, [ChatTurn("user", "x")]) == [TextDelta("hi")]
+    assert fake_openai.requests[0]["model"] == "other-model"
+    assert provider.model == "fake-model"
+    assert other._client is provider._client  # one connection pool for every model

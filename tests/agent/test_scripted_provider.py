@@ -7,12 +7,33 @@ from typing import Any
 
 import pytest
 
-from agent import ChatTurn, ProviderError, ScriptedProvider, TextDelta, ToolCallRequested
+from agent import ChatTurn, ProviderError, ScriptedProvider, TextDelta, ToolCallRequested, Usage
 from agent.history import tool_call_dict, tool_result_turn
 
 
-async def collect(provider: ScriptedProvider, turns: list[ChatTurn]) -> list[Any]:
+async def stream(provider: ScriptedProvider, turns: list[ChatTurn]) -> list[Any]:
     return [item async for item in provider.stream(turns, [])]
+
+
+async def collect(provider: ScriptedProvider, turns: list[ChatTurn]) -> list[Any]:
+    """What the model writes: the items before its closing usage report."""
+    items = await stream(provider, turns)
+    assert isinstance(items[-1], Usage)
+    return items[:-1]
+
+
+async def test_usage_counts_words_read_and_written() -> None:
+    turns = [ChatTurn("system", "be very brief"), ChatTurn("user", "hello there world")]
+    items = await stream(ScriptedProvider(0), turns)
+    # "Echo: hello there world" is four words; the turns hold six.
+    assert items[-1] == Usage(prompt_tokens=6, completion_tokens=4)
+    assert [type(item) for item in items] == [TextDelta] * 4 + [Usage]
+
+    command = ChatTurn("user", '/tool calculator {"expression": "6 * 7"}')
+    call, usage = await stream(ScriptedProvider(0), [command])
+    assert isinstance(call, ToolCallRequested)
+    # The call is written as its name and JSON arguments: calculator {"expression": "6 * 7"}.
+    assert usage == Usage(prompt_tokens=6, completion_tokens=5)
 
 
 async def test_echo_streams_one_delta_per_word() -> None:

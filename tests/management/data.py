@@ -15,7 +15,9 @@ from tortoise.context import TortoiseContext
 from core.clock import utcnow
 from core.database import Database, tortoise_config
 from models import (
+    Agent,
     AgentContext,
+    AgentVersion,
     Approval,
     ApprovalStatus,
     ChatSession,
@@ -70,7 +72,29 @@ async def seed(database_url: str, *, messages: int = 20, forks: bool = False) ->
             last_message_at=now,
         )
         await AgentContext.create(session=session, version=3, data={"k": "v", "n": [1, 2]})
-        run = await Run.create(session=session, status=RunStatus.WAITING_APPROVAL, event_count=3)
+        agent = await Agent.create(owner=alice.user, name="helper", latest_version=2)
+        await AgentVersion.create(agent=agent, version=1, provider="scripted", tools=["clock"])
+        version = await AgentVersion.create(
+            agent=agent,
+            version=2,
+            instructions="Be brief — ünïcode.",
+            provider="openai",
+            model="m",
+            tools=["remember"],
+            tools_requiring_approval=["remember"],
+            history_window=7,
+            client_tools=[{"name": "where", "description": "", "parameters": {"type": "object"}}],
+        )
+        run = await Run.create(
+            session=session,
+            status=RunStatus.WAITING_APPROVAL,
+            event_count=3,
+            agent="helper",
+            agent_version=2,
+            agent_config_id=version.id,
+            prompt_tokens=120,
+            completion_tokens=45,
+        )
         await Message.bulk_create(
             [
                 Message(

@@ -73,7 +73,8 @@ async def assert_failed_in_stream(
     }
     assert error.data["message"]
     run = await get_json(client, f"/runs/{run_id}", headers)
-    assert run["status"] == "failed" and code in run["error"]
+    assert run["status"] == "failed"
+    assert run["error"] == {"code": code, "message": error.data["message"]}
     after = await stream_message(client, headers, session_id=session_id, message="next")
     assert after[-1].type == "done" and after[-1].data["status"] == "completed"
 

@@ -153,9 +153,10 @@ async def unstorable_result(arguments: dict[str, Any], context: ToolContext) -> 
 async def test_model_text_and_tool_results_that_cannot_be_stored(
     client: httpx.AsyncClient, services: Services, database_url: str, tmp_path: Path
 ) -> None:
-    services.runner.provider = HostileModel()
+    runner = services.runtimes.default.runner  # the built-in agent's
+    runner.provider = HostileModel()
     spec = ToolSpec("hostile_result", "returns NUL", {"type": "object"})
-    services.runner.registry.register(Tool(spec, unstorable_result))
+    runner.registry.register(Tool(spec, unstorable_result))
     headers = await make_user(services)
     session_id = (await make_session(client, headers))["id"]
 

@@ -14,9 +14,9 @@ from models import EventType, Message, MessageRole, RunEvent
 from services import Services
 from services.events import EventDraft
 from services.events.log import EventOutcome
-from tests.agent.conftest import FakeOpenAI
 from tests.agent.test_openai_provider import chunk
 from tests.factories import make_user
+from tests.fake_openai import FakeOpenAI
 from tests.runs_support import API, Event, delta_text, messages, stream_message, wait_until
 
 COALESCE_MS = 100

@@ -20,9 +20,9 @@ from core.clock import utcnow
 from models import Message, MessageRole, Run, RunStatus, ToolCall, ToolCallStatus
 from services import Services
 from services.runs.sweeper import Sweeper
-from tests.agent.conftest import FakeOpenAI
 from tests.agent.test_openai_provider import chunk, fragment
 from tests.factories import make_session, make_user
+from tests.fake_openai import FakeOpenAI
 from tests.runs_support import (
     API,
     get_json,
@@ -243,7 +243,13 @@ async def test_the_sweeper_answers_calls_that_ended_runs_left_open(
 
     # A process starting on that database repairs it.
     sweeper = Sweeper(
-        services.database, services.lifecycle, services.executor, services.hitl, 60, 30
+        services.database,
+        services.lifecycle,
+        services.executor,
+        services.hitl,
+        services.clients,
+        60,
+        30,
     )
     await sweeper.sweep()
     assert sweeper.actions["answered"] == 1

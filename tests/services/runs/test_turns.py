@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from agent import ChatTurn
 from services.runs.agent import NO_RESULT_MESSAGE, to_turns
-from tests.agent.conftest import unanswered_tool_calls
+from tests.fake_openai import unanswered_tool_calls
 
 CURRENT = uuid4()
 
