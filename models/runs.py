@@ -128,9 +128,11 @@ class Run(Model):
         return await cls.filter(session_id=session_id, status=RunStatus.QUEUED).first()
 
     @classmethod
-    async def load_of_owner(cls, database: Database, owner_id: UUID, session_id: UUID) -> OwnerLoad:
-        """The owner's live runs, as the caller's transaction sees them (for per-user caps)."""
-        row = (await database.execute(_OWNER_LOAD, owner_id, session_id))[0]
+    async def load_of_owner(
+        cls, database: Database, owner_id: UUID, session_id: UUID, *, excluding: UUID
+    ) -> OwnerLoad:
+        """The owner's other live runs, as the caller's transaction sees them (per-user caps)."""
+        row = (await database.execute(_OWNER_LOAD, owner_id, session_id, excluding))[0]
         return OwnerLoad(
             in_flight=int(row["in_flight"]),
             queued=int(row["queued"]),
@@ -367,7 +369,8 @@ _OWNER_LOAD = Statement(
         "COUNT(*) - COUNT(r.active_session_id) AS queued, "
         "COUNT(CASE WHEN r.active_session_id = $2 THEN 1 END) AS session_held "
         "FROM run r JOIN chat_session s ON s.id = r.session_id "
-        f"WHERE s.owner_id = $1 AND r.status IN ({literals(ACTIVE_RUN_STATUSES)})"
+        "WHERE s.owner_id = $1 AND r.id <> $3 "
+        f"AND r.status IN ({literals(ACTIVE_RUN_STATUSES)})"
     )
 )
 _GIVE_SLOT = Statement(

@@ -22,18 +22,22 @@ class RunCaps:
     queued: int
 
     async def admit(
-        self, database: Database, owner_id: UUID, session_id: UUID, *, take_slot: bool
+        self, database: Database, owner_id: UUID, session_id: UUID, new_run: Run, *, take_slot: bool
     ) -> None:
-        """Refuse a new run of the owner at a cap (429); call it in the transaction that queues it.
+        """Refuse the owner's new run at a cap (429): last in the transaction that queues it.
 
         A new run is in flight if its session's slot is free (it takes or is
         promoted to it), else queued behind the run holding it; with
         `take_slot` and the slot held, the insert is refused as busy anyway.
         """
         # The owner's starts queue on the user row (PostgreSQL; SQLite serialises
-        # every writer), so two concurrent starts cannot both pass the count.
+        # every writer), so two concurrent starts cannot both pass the count. Taken
+        # last, the lock is held only for the count and the commit: each waiter's
+        # count then sees every run admitted before it (each statement reads what
+        # is committed when it starts), and one user's starts do not queue behind
+        # each other's inserts.
         await lock_in_id_order(database, User, [owner_id])
-        load = await Run.load_of_owner(database, owner_id, session_id)
+        load = await Run.load_of_owner(database, owner_id, session_id, excluding=new_run.id)
         if not load.session_held and load.in_flight >= self.in_flight:
             raise TooManyRequests(
                 f"You already have {load.in_flight} runs in flight (the limit).",

@@ -77,15 +77,15 @@ class RunLifecycle:
         draft: MessageDraft,
         *,
         take_slot: bool,
-        admit: Callable[[], Awaitable[None]] | None = None,
+        admit: Callable[[Run], Awaitable[None]] | None = None,
         agent_version: int = 0,
         agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
         """Insert a run with its input message and first events, in one transaction.
 
         With `take_slot` the run holds its session's slot from the start.
-        `admit` runs first in the transaction and may refuse the run by
-        raising (nothing is written then). None, and nothing written, if
+        `admit` runs last in the transaction, given the new run, and may
+        refuse it by raising (nothing is written then). None, and nothing written, if
         another run holds the slot or a concurrent retry stored this
         client_message_id first (the caller tells the two apart). The events
         are published by the caller. The run records its agent version (0 and
@@ -96,8 +96,6 @@ class RunLifecycle:
         message_id = draft.id or uuid4()
         try:
             async with in_transaction():
-                if admit is not None:
-                    await admit()
                 run = await Run.queue(
                     session_id,
                     agent,
@@ -119,6 +117,8 @@ class RunLifecycle:
                         EventDraft(run.id, EventType.MESSAGE, message_data(message)),
                     ]
                 )
+                if admit is not None:
+                    await admit(run)
         except (IntegrityError, _StoredByAnother):
             # The unique active_session_id (the slot is held) or the unique
             # client_message_id (a concurrent retry committed first).
@@ -132,7 +132,7 @@ class RunLifecycle:
         input_message_id: UUID,
         *,
         take_slot: bool,
-        admit: Callable[[], Awaitable[None]] | None = None,
+        admit: Callable[[Run], Awaitable[None]] | None = None,
         agent_version: int = 0,
         agent_config_id: UUID | None = None,
     ) -> tuple[Run, list[StoredEvent]] | None:
@@ -142,8 +142,6 @@ class RunLifecycle:
         """
         try:
             async with in_transaction():
-                if admit is not None:
-                    await admit()
                 run = await Run.queue(
                     session_id,
                     agent,
@@ -155,6 +153,8 @@ class RunLifecycle:
                 stored = await self._events.append_in_transaction(
                     [EventDraft(run.id, EventType.RUN, run_data(run, RunStatus.QUEUED))]
                 )
+                if admit is not None:
+                    await admit(run)
         except IntegrityError:
             return None  # the session's slot is held (the unique active_session_id)
         return run, [event for event in stored if isinstance(event, StoredEvent)]

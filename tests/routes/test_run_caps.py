@@ -130,6 +130,30 @@ async def test_concurrent_starts_cannot_pass_the_cap_together(
     assert await Run.all().count() == 2
 
 
+async def test_starts_counted_at_once_still_cannot_pass_the_cap(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start pauses between its count and its commit: the user's lock must order them."""
+    counted = Run.load_of_owner.__func__  # type: ignore[attr-defined]
+
+    async def slow_count(cls: type[Run], *args: Any, **kwargs: Any) -> Any:
+        load = await counted(cls, *args, **kwargs)
+        await asyncio.sleep(0.05)  # without the lock, every start would count before any commits
+        return load
+
+    monkeypatch.setattr(Run, "load_of_owner", classmethod(slow_count))
+    headers = await make_user(services)
+    responses = await asyncio.gather(
+        *(
+            client.post(f"{API}/agent/message", headers=headers, json={"message": WAIT})
+            for _ in range(6)
+        )
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [202, 202, 429, 429, 429, 429], [r.text for r in responses]
+    assert await Run.all().count() == 2
+
+
 async def test_a_busy_user_does_not_queue_another_users_run(
     client: httpx.AsyncClient, services: Services
 ) -> None:
