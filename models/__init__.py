@@ -29,7 +29,7 @@ from models.run_events import RunEvent
 from models.runs import Run
 from models.sessions import ChatSession, Segment
 from models.tool_calls import IN_DOUBT_MESSAGE, ToolCall
-from models.users import ApiToken, User
+from models.users import ApiToken, TokenHolder, User
 
 __models__ = [
     User,
@@ -79,6 +79,7 @@ __all__ = [
     "RunStatus",
     "Segment",
     "SessionStatus",
+    "TokenHolder",
     "ToolCall",
     "ToolCallStatus",
     "User",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -49,14 +50,13 @@ class ApiToken(Model):
         return f"{self.prefix}…"
 
     @classmethod
-    async def with_user(cls, database: Database, token_hash: str) -> ApiToken | None:
-        """The token with this hash, its `user` loaded (every request asks this)."""
-        rows = await database.fetch_committed(_WITH_USER, token_hash)
+    async def holder(cls, database: Database, token_hash: str) -> TokenHolder | None:
+        """The token with this hash and who holds it (every request asks this; no model built)."""
+        rows = await database.fetch_committed(_HOLDER, token_hash)
         if not rows:
             return None
-        token = TOKEN_COLUMNS.instance(database, rows[0])
-        token.user = USER_COLUMNS.instance(database, rows[0], prefix=_USER_PREFIX)
-        return token
+        token = _HOLDER_TOKEN_COLUMNS.values(database, rows[0])
+        return TokenHolder(**token, **_HOLDER_USER_COLUMNS.values(database, rows[0]))
 
     @classmethod
     async def touch(cls, token_id: UUID, now: datetime) -> None:
@@ -64,13 +64,24 @@ class ApiToken(Model):
         await cls.filter(id=token_id).update(last_used_at=now)
 
 
-USER_COLUMNS = ModelColumns(User)
-TOKEN_COLUMNS = ModelColumns(ApiToken)
-_USER_PREFIX = "user__"
-_WITH_USER = Statement(
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """What authenticating a request needs of a token and its user."""
+
+    id: UUID
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    user_id: UUID
+    username: str
+    is_admin: bool
+
+
+_HOLDER_TOKEN_COLUMNS = ModelColumns(ApiToken).only("id", "last_used_at", "revoked_at", "user_id")
+_HOLDER_USER_COLUMNS = ModelColumns(User).only("username", "is_admin")
+_HOLDER = Statement(
     lambda: (
-        f"SELECT {TOKEN_COLUMNS.select(alias='t')}, "
-        f"{USER_COLUMNS.select(alias='u', prefix=_USER_PREFIX)} "
+        f"SELECT {_HOLDER_TOKEN_COLUMNS.select(alias='t')}, "
+        f"{_HOLDER_USER_COLUMNS.select(alias='u')} "
         'FROM api_token t JOIN "user" u ON u.id = t.user_id WHERE t.token_hash = $1'
     )
 )

@@ -130,15 +130,14 @@ class UserService:
         token_hash = hash_token(token)
         if token_hash in self._rejected:
             raise Unauthorized("Unknown or revoked token.")
-        stored = await ApiToken.with_user(self._database, token_hash)
-        if stored is None or stored.revoked_at is not None:
+        holder = await ApiToken.holder(self._database, token_hash)
+        if holder is None or holder.revoked_at is not None:
             self._rejected[token_hash] = True
             raise Unauthorized("Unknown or revoked token.")
         now = utcnow()
-        if stored.last_used_at is None or now - stored.last_used_at > LAST_USED_RESOLUTION:
-            await ApiToken.touch(stored.id, now)
-        user = stored.user
-        return Caller(user_id=user.id, username=user.username, is_admin=user.is_admin)
+        if holder.last_used_at is None or now - holder.last_used_at > LAST_USED_RESOLUTION:
+            await ApiToken.touch(holder.id, now)
+        return Caller(user_id=holder.user_id, username=holder.username, is_admin=holder.is_admin)
 
     async def _issue(self, user: User, name: str) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)

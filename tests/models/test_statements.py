@@ -112,10 +112,19 @@ async def test_a_model_with_an_added_column_fails_the_check(services: Services) 
 
 async def test_rows_become_instances_of_the_model(services: Services) -> None:
     issued = await services.users.create_user("columns")
-    token = issued.token
+    created = await models.ChatSession.create(owner=issued.user, title="t", metadata={"k": [1]})
+    loaded = await models.ChatSession.visible(services.database, created.id, issued.user.id)
+    assert isinstance(loaded, models.ChatSession)
+    assert isinstance(loaded.id, UUID) and loaded.id == created.id and loaded.title == "t"
+    assert loaded.metadata == {"k": [1]} and loaded.created_at == created.created_at
+
+
+async def test_a_token_row_becomes_its_holder(services: Services) -> None:
+    issued = await services.users.create_user("columns")
     from services.auth import hash_token
 
-    stored = await models.ApiToken.with_user(services.database, hash_token(token))
-    assert stored is not None
-    assert isinstance(stored.id, UUID) and stored.prefix == issued.prefix
-    assert stored.user.username == "columns" and stored.user.is_admin is False
+    holder = await models.ApiToken.holder(services.database, hash_token(issued.token))
+    assert holder is not None
+    assert isinstance(holder.id, UUID) and holder.user_id == issued.user.id
+    assert holder.username == "columns" and holder.is_admin is False
+    assert holder.revoked_at is None

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models import ApiToken
+from models import ApiToken, TokenHolder
 from services import Services
 from services.auth.users import TOKEN_FORMAT
 from tests.factories import make_user
@@ -31,14 +31,14 @@ MALFORMED = [
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every token hash the database is asked about."""
     asked: list[str] = []
-    real = ApiToken.with_user.__func__  # type: ignore[attr-defined]
+    real = ApiToken.holder.__func__  # type: ignore[attr-defined]
 
-    async def counting(cls: type[ApiToken], database: Any, token_hash: str) -> ApiToken | None:
+    async def counting(cls: type[ApiToken], database: Any, token_hash: str) -> TokenHolder | None:
         asked.append(token_hash)
-        result: ApiToken | None = await real(cls, database, token_hash)
+        result: TokenHolder | None = await real(cls, database, token_hash)
         return result
 
-    monkeypatch.setattr(ApiToken, "with_user", classmethod(counting))
+    monkeypatch.setattr(ApiToken, "holder", classmethod(counting))
     return asked
 
 
