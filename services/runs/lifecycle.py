@@ -85,9 +85,9 @@ class RunLifecycle:
 
         With `take_slot` the run holds its session's slot from the start.
         `admit` runs last in the transaction, given the new run, and may
-        refuse it by raising (nothing is written then). None, and nothing written, if
-        another run holds the slot or a concurrent retry stored this
-        client_message_id first (the caller tells the two apart). The events
+        refuse it by raising (nothing is written then). None, and nothing
+        written, if another run holds the slot or a concurrent retry stored
+        this client_message_id first (the caller tells the two apart). The events
         are published by the caller. The run records its agent version (0 and
         no row: the built-in agent).
         """

@@ -115,9 +115,8 @@ async def test_queued_runs_past_the_cap_answer_429(
     assert await Run.filter(session_id=session["id"]).count() == 2
 
 
-async def test_concurrent_starts_cannot_pass_the_cap_together(
-    client: httpx.AsyncClient, services: Services
-) -> None:
+async def assert_six_starts_admit_two(client: httpx.AsyncClient, services: Services) -> None:
+    """Six concurrent starts of one user under a cap of two: two 202s, four 429s, two runs."""
     headers = await make_user(services)
     responses = await asyncio.gather(
         *(
@@ -128,6 +127,12 @@ async def test_concurrent_starts_cannot_pass_the_cap_together(
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [202, 202, 429, 429, 429, 429], [r.text for r in responses]
     assert await Run.all().count() == 2
+
+
+async def test_concurrent_starts_cannot_pass_the_cap_together(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    await assert_six_starts_admit_two(client, services)
 
 
 async def test_starts_counted_at_once_still_cannot_pass_the_cap(
@@ -142,16 +147,7 @@ async def test_starts_counted_at_once_still_cannot_pass_the_cap(
         return load
 
     monkeypatch.setattr(Run, "load_of_owner", classmethod(slow_count))
-    headers = await make_user(services)
-    responses = await asyncio.gather(
-        *(
-            client.post(f"{API}/agent/message", headers=headers, json={"message": WAIT})
-            for _ in range(6)
-        )
-    )
-    statuses = sorted(response.status_code for response in responses)
-    assert statuses == [202, 202, 429, 429, 429, 429], [r.text for r in responses]
-    assert await Run.all().count() == 2
+    await assert_six_starts_admit_two(client, services)
 
 
 async def test_a_busy_user_does_not_queue_another_users_run(
