@@ -63,9 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health_router)
     for router in api_routers:
-        # FastAPI refuses a body that grows past the limit while it is read; the
-        # middleware refuses one whose declared length is over it (see its docstring).
-        app.include_router(router, prefix=API_PREFIX, max_body_size=settings.max_request_bytes)
+        # Their routes that take a body refuse one over the limit (routes/bodies.py).
+        app.include_router(router, prefix=API_PREFIX)
     return app
 
 

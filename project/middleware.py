@@ -29,11 +29,9 @@ class RequestContextMiddleware:
     Also refuses a body whose declared length exceeds the limit, and turns an
     unexpected exception into a problem+json 500 without internals.
 
-    A body that turns out too large while it is read is FastAPI's to refuse
-    (the API routers are included with `max_body_size`), answered through the
-    problem handlers. The declared length is checked here, before the app:
-    for that case Starlette's limiter answers with a fixed text/plain 413
-    that no exception handler can change.
+    A body that turns out too large while it is read (sent without a length)
+    is refused by the route reading it (`routes/bodies.py`); the declared
+    length is checked here, before any routing.
     """
 
     def __init__(

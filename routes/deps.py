@@ -39,6 +39,11 @@ def _services(request: Request) -> Services:
     return services
 
 
+def request_settings(request: Request) -> Settings:
+    """The settings of the app serving `request`."""
+    return _services(request).settings
+
+
 async def get_settings(request: Request) -> Settings:
     """Return the process settings."""
     return _services(request).settings

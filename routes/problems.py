@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from core.errors import AppError, ErrorCode
 
@@ -87,9 +86,6 @@ async def _http_error_handler(request: Request, exc: Exception) -> ProblemRespon
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     title = code.replace("_", " ").capitalize()
     detail = exc.detail if isinstance(exc.detail, str) else title
-    limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-    if exc.status_code == 413 and isinstance(limit, int):
-        detail = body_too_large(limit)  # FastAPI's body limit, hit while reading the body
     body = problem_body(exc.status_code, code, title, detail)
     return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import httpx
+from fastapi.routing import APIRoute
 
 from models import AgentContext, ChatSession, Message
+from routes import api_routers
+from routes.bodies import JsonBodyRoute
 from services import Services
 from tests.factories import make_session, make_user
 from tests.problems import assert_problem
@@ -278,7 +281,7 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, services: Servic
 
     streamed = await client.post(f"{API}/sessions", content=chunks(), headers={**auth, **JSON})
     assert_problem(streamed, 413, "payload_too_large")
-    # Declared or found while reading, the answer is the same (FastAPI's limit reads it).
+    # Declared or found while reading, the answer is the same.
     assert (
         streamed.json()["detail"]
         == response.json()["detail"]
@@ -322,3 +325,12 @@ async def test_a_body_that_is_not_json_is_415(
     assert_problem(cancel, 404, "run_not_found")
     no_body = await client.post(f"{API}/sessions", headers=auth)
     assert_problem(no_body, 422, "validation_error")
+
+
+def test_every_route_that_takes_a_body_limits_it() -> None:
+    # The streamed-body limit and the 415 live in JsonBodyRoute: a body route
+    # declared on another route class would take any size and media type.
+    routes = [route for router in api_routers for route in router.routes]
+    with_body = [route for route in routes if isinstance(route, APIRoute) and route.body_field]
+    assert with_body
+    assert [route.path for route in with_body if not isinstance(route, JsonBodyRoute)] == []
