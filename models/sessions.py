@@ -51,6 +51,10 @@ class ChatSession(Model):
     forked_at_seq = fields.IntField(null=True)
     deleted_at = fields.DatetimeField(null=True)
 
+    if TYPE_CHECKING:  # the columns behind the relations, set by the ORM
+        owner_id: UUID
+        parent_id: UUID | None
+
     class Meta:
         table = "chat_session"
         indexes = (
@@ -69,14 +73,9 @@ class ChatSession(Model):
         return self.forked_at_seq is not None
 
     @classmethod
-    async def visible(
-        cls, database: Database, session_id: UUID, owner_id: UUID | None
-    ) -> ChatSession | None:
-        """The session, if it exists and (unless `owner_id` is None) belongs to that owner."""
-        if owner_id is None:
-            rows = await database.fetch_committed(_BY_ID, session_id)
-        else:
-            rows = await database.fetch_committed(_BY_ID_AND_OWNER, session_id, owner_id)
+    async def live(cls, database: Database, session_id: UUID) -> ChatSession | None:
+        """The session, if it exists and is not deleted (whoever owns it)."""
+        rows = await database.fetch_committed(_BY_ID, session_id)
         return SESSION_COLUMNS.instance(database, rows[0]) if rows else None
 
     @classmethod
@@ -163,15 +162,10 @@ SELF_LINEAGE = lineage_cte(
     "FROM chat_session WHERE id = $1"
 )
 SESSION_COLUMNS = ModelColumns(ChatSession)
-_LIVE = "deleted_at IS NULL"
+# A session not soft-deleted (see ChatSession's docstring).
+LIVE_SESSION = "deleted_at IS NULL"
 _BY_ID = Statement(
-    lambda: f"SELECT {SESSION_COLUMNS.select()} FROM chat_session WHERE id = $1 AND {_LIVE}"
-)
-_BY_ID_AND_OWNER = Statement(
-    lambda: (
-        f"SELECT {SESSION_COLUMNS.select()} FROM chat_session "
-        f"WHERE id = $1 AND owner_id = $2 AND {_LIVE}"
-    )
+    lambda: f"SELECT {SESSION_COLUMNS.select()} FROM chat_session WHERE id = $1 AND {LIVE_SESSION}"
 )
 _LINEAGE = Statement(lambda: f"{SELF_LINEAGE} SELECT id, lo, hi FROM lineage ORDER BY depth")
 _BUMP_MESSAGE_COUNT = Statement(

@@ -12,6 +12,7 @@ from tortoise.models import Model
 
 from core.database import Database, Statement
 from models.columns import ModelColumns
+from models.sessions import LIVE_SESSION, SESSION_COLUMNS, ChatSession
 
 
 class User(Model):
@@ -50,13 +51,30 @@ class ApiToken(Model):
         return f"{self.prefix}…"
 
     @classmethod
-    async def holder(cls, database: Database, token_hash: str) -> TokenHolder | None:
-        """The token with this hash and who holds it (every request asks this; no model built)."""
-        rows = await database.fetch_committed(_HOLDER, token_hash)
+    async def holder(
+        cls, database: Database, token_hash: str, session_id: UUID | None = None
+    ) -> TokenHolder | None:
+        """The token with this hash and who holds it (every request asks this; no model built).
+
+        With `session_id`, the same statement also reads that session if it
+        is live, whoever owns it: a request that names a session costs one
+        round trip for both. Whether the holder may see it is not decided here.
+        """
+        if session_id is None:
+            rows = await database.fetch_committed(_HOLDER, token_hash)
+        else:
+            rows = await database.fetch_committed(_HOLDER_AND_SESSION, token_hash, session_id)
         if not rows:
             return None
-        token = _HOLDER_TOKEN_COLUMNS.values(database, rows[0])
-        return TokenHolder(**token, **_HOLDER_USER_COLUMNS.values(database, rows[0]))
+        row = rows[0]
+        session = None
+        if session_id is not None and row[_SESSION_PREFIX + "id"] is not None:
+            session = SESSION_COLUMNS.instance(database, row, prefix=_SESSION_PREFIX)
+        return TokenHolder(
+            **_HOLDER_TOKEN_COLUMNS.values(database, row),
+            **_HOLDER_USER_COLUMNS.values(database, row),
+            session=session,
+        )
 
     @classmethod
     async def touch(cls, token_id: UUID, now: datetime) -> None:
@@ -74,14 +92,30 @@ class TokenHolder:
     user_id: UUID
     username: str
     is_admin: bool
+    # The live session the lookup named, if any (see `ApiToken.holder`).
+    session: ChatSession | None = None
 
 
 _HOLDER_TOKEN_COLUMNS = ModelColumns(ApiToken).only("id", "last_used_at", "revoked_at", "user_id")
 _HOLDER_USER_COLUMNS = ModelColumns(User).only("username", "is_admin")
+_SESSION_PREFIX = "session_"
+
+
+def _holder_select() -> str:
+    return f"{_HOLDER_TOKEN_COLUMNS.select(alias='t')}, {_HOLDER_USER_COLUMNS.select(alias='u')}"
+
+
 _HOLDER = Statement(
     lambda: (
-        f"SELECT {_HOLDER_TOKEN_COLUMNS.select(alias='t')}, "
-        f"{_HOLDER_USER_COLUMNS.select(alias='u')} "
+        f"SELECT {_holder_select()} "
         'FROM api_token t JOIN "user" u ON u.id = t.user_id WHERE t.token_hash = $1'
+    )
+)
+_HOLDER_AND_SESSION = Statement(
+    lambda: (
+        f"SELECT {_holder_select()}, {SESSION_COLUMNS.select(alias='s', prefix=_SESSION_PREFIX)} "
+        'FROM api_token t JOIN "user" u ON u.id = t.user_id '
+        f"LEFT JOIN chat_session s ON s.id = $2 AND s.{LIVE_SESSION} "
+        "WHERE t.token_hash = $1"
     )
 )

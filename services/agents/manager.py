@@ -179,7 +179,7 @@ class AgentManager:
         name, pinned = parse_ref(session.agent)
         if name == BUILTIN_AGENT:
             return BUILTIN_CHOICE
-        agent = await Agent.of_owner(session.owner_id, name)  # type: ignore[attr-defined]
+        agent = await Agent.of_owner(session.owner_id, name)
         if agent is None:
             return BUILTIN_CHOICE
         number = pinned if pinned is not None else agent.latest_version

@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from core.clock import utcnow
 from core.database import Database
 from core.errors import Conflict, ErrorCode, NotFound, Unauthorized, UnprocessableEntity
-from models import ApiToken, User
+from models import ApiToken, ChatSession, User
 
 M = TypeVar("M", bound=Model)
 
@@ -57,6 +57,10 @@ class Caller:
         if self.sees_all(write=write):
             return query
         return query.filter(**{owner_field: self.user_id})
+
+    def reaches(self, owner_id: UUID, *, write: bool) -> bool:
+        """Whether a row of `owner_id`'s is in reach: the rule `scope` applies to a query."""
+        return self.sees_all(write=write) or owner_id == self.user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +129,31 @@ class UserService:
         checked first, and a well-formed token found unknown or revoked is
         remembered and refused from memory afterwards.
         """
+        caller, _ = await self.authenticate_naming(token, None)
+        return caller
+
+    async def authenticate_naming(
+        self, token: str, session_id: UUID | None
+    ) -> tuple[Caller, ChatSession | None]:
+        """Resolve a bearer token, and read the live session `session_id` in the same lookup.
+
+        The session comes whoever owns it: whether the caller may see it is
+        the session manager's to decide (`SessionManager.reachable`).
+        """
         if not TOKEN_FORMAT.fullmatch(token):
             raise Unauthorized("Malformed bearer token.")
         token_hash = hash_token(token)
         if token_hash in self._rejected:
             raise Unauthorized("Unknown or revoked token.")
-        holder = await ApiToken.holder(self._database, token_hash)
+        holder = await ApiToken.holder(self._database, token_hash, session_id)
         if holder is None or holder.revoked_at is not None:
             self._rejected[token_hash] = True
             raise Unauthorized("Unknown or revoked token.")
         now = utcnow()
         if holder.last_used_at is None or now - holder.last_used_at > LAST_USED_RESOLUTION:
             await ApiToken.touch(holder.id, now)
-        return Caller(user_id=holder.user_id, username=holder.username, is_admin=holder.is_admin)
+        caller = Caller(user_id=holder.user_id, username=holder.username, is_admin=holder.is_admin)
+        return caller, holder.session
 
     async def _issue(self, user: User, name: str) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)

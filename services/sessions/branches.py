@@ -118,7 +118,7 @@ class BranchManager:
         """Insert the fork with its context as of `at_seq` (the parent's row is locked)."""
         newest = await Message.at_seq(self._database, parent, at_seq) if at_seq else None
         fork = await ChatSession.create(
-            owner_id=parent.owner_id,  # type: ignore[attr-defined]
+            owner_id=parent.owner_id,
             title=parent.title if title is None else title,
             agent=parent.agent,
             metadata=parent.metadata if metadata is None else metadata,

@@ -50,9 +50,18 @@ class SessionManager:
 
     async def get(self, caller: Caller, session_id: UUID, *, write: bool = False) -> ChatSession:
         """Load one session, or raise the same 404 for unknown and foreign ids."""
-        owner = None if caller.sees_all(write=write) else caller.user_id
-        session = await ChatSession.visible(self._database, session_id, owner)
-        if session is None:
+        session = await ChatSession.live(self._database, session_id)
+        return self.reachable(caller, session, write=write)
+
+    def reachable(
+        self, caller: Caller, session: ChatSession | None, *, write: bool = False
+    ) -> ChatSession:
+        """`session` if the caller may read it (or, with `write`, change it); else the 404.
+
+        Unknown, deleted and foreign sessions get the same 404: an id says
+        nothing about sessions the caller cannot see.
+        """
+        if session is None or not caller.reaches(session.owner_id, write=write):
             raise session_not_found()
         return session
 
@@ -159,10 +168,10 @@ async def _remove_with_unneeded_ancestors(session: ChatSession) -> None:
     Each parent's row is locked before its child is removed, so of two forks
     deleted at once the second sees the first gone and removes the parent.
     """
-    parent_id = session.parent_id  # type: ignore[attr-defined]
+    parent_id = session.parent_id
     while True:
         parent = await ChatSession.locked(parent_id, deleted=True) if parent_id else None
         await ChatSession.filter(id=session.id).delete()
         if parent is None or parent.deleted_at is None or await ChatSession.has_forks(parent.id):
             return
-        session, parent_id = parent, parent.parent_id  # type: ignore[attr-defined]
+        session, parent_id = parent, parent.parent_id

@@ -64,8 +64,8 @@ async def test_a_committed_read_is_refused_inside_a_transaction(services: Servic
     # the pool would read on another connection. Either way: an error, not a wrong answer.
     with pytest.raises(ReadInTransaction):
         async with in_transaction():
-            await ChatSession.visible(services.database, uuid.uuid4(), None)
-    assert await ChatSession.visible(services.database, uuid.uuid4(), None) is None
+            await ChatSession.live(services.database, uuid.uuid4())
+    assert await ChatSession.live(services.database, uuid.uuid4()) is None
 
 
 def test_statements_are_rendered_for_each_dialect() -> None:

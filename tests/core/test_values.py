@@ -73,4 +73,4 @@ async def test_a_session_row_is_the_same_model_from_sqlite_text_and_postgres_val
     }
     assert from_sqlite.status is SessionStatus.ARCHIVED
     assert from_sqlite.id == session_id and from_sqlite.created_at == when
-    assert from_sqlite.owner_id == owner_id  # type: ignore[attr-defined]
+    assert from_sqlite.owner_id == owner_id

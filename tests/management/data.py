@@ -148,7 +148,7 @@ async def _forks_of(session: ChatSession, now: datetime) -> None:
     """
     middle = await ChatSession.create(
         id=UUID("00000000-0000-4000-8000-000000000002"),
-        owner_id=session.owner_id,  # type: ignore[attr-defined]
+        owner_id=session.owner_id,
         title="fork",
         message_count=5,
         parent=session,
@@ -157,7 +157,7 @@ async def _forks_of(session: ChatSession, now: datetime) -> None:
     )
     leaf = await ChatSession.create(
         id=UUID("00000000-0000-4000-8000-000000000001"),
-        owner_id=session.owner_id,  # type: ignore[attr-defined]
+        owner_id=session.owner_id,
         title="fork of a fork",
         message_count=5,
         parent=middle,

@@ -30,7 +30,7 @@ async def test_duplicate_client_message_id_in_a_session_is_rejected(services: Se
         await Message.create(
             session=session, seq=2, role=MessageRole.USER, content="a", client_message_id="c-1"
         )
-    other = await ChatSession.create(owner_id=session.owner_id, title="other")  # type: ignore[attr-defined]
+    other = await ChatSession.create(owner_id=session.owner_id, title="other")
     await Message.create(
         session=other, seq=1, role=MessageRole.USER, content="a", client_message_id="c-1"
     )

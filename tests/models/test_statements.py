@@ -113,7 +113,7 @@ async def test_a_model_with_an_added_column_fails_the_check(services: Services) 
 async def test_rows_become_instances_of_the_model(services: Services) -> None:
     issued = await services.users.create_user("columns")
     created = await models.ChatSession.create(owner=issued.user, title="t", metadata={"k": [1]})
-    loaded = await models.ChatSession.visible(services.database, created.id, issued.user.id)
+    loaded = await models.ChatSession.live(services.database, created.id)
     assert isinstance(loaded, models.ChatSession)
     assert isinstance(loaded.id, UUID) and loaded.id == created.id and loaded.title == "t"
     assert loaded.metadata == {"k": [1]} and loaded.created_at == created.created_at

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from models import ApiToken, TokenHolder
+from models import ApiToken, ChatSession, TokenHolder
 from services import Services
 from services.auth.users import TOKEN_FORMAT
-from tests.factories import make_user
+from tests.factories import make_session, make_user
 from tests.problems import assert_problem
 
 API = "/api/v1"
@@ -33,9 +33,11 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     asked: list[str] = []
     real = ApiToken.holder.__func__  # type: ignore[attr-defined]
 
-    async def counting(cls: type[ApiToken], database: Any, token_hash: str) -> TokenHolder | None:
-        asked.append(token_hash)
-        result: TokenHolder | None = await real(cls, database, token_hash)
+    async def counting(
+        cls: type[ApiToken], database: Any, token_hash: str, session_id: Any = None
+    ) -> TokenHolder | None:
+        asked.append(token_hash if session_id is None else f"{token_hash} {session_id}")
+        result: TokenHolder | None = await real(cls, database, token_hash, session_id)
         return result
 
     monkeypatch.setattr(ApiToken, "holder", classmethod(counting))
@@ -79,3 +81,30 @@ async def test_issued_tokens_have_the_checked_format(services: Services) -> None
     for n in range(20):
         issued = await services.users.create_user(f"user{n}")
         assert TOKEN_FORMAT.fullmatch(issued.token), issued.token
+
+
+async def test_a_session_route_reads_its_session_with_the_token(
+    client: httpx.AsyncClient,
+    services: Services,
+    lookups: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = await make_user(services)
+    sid = (await make_session(client, auth))["id"]
+    lookups.clear()
+    separate: list[Any] = []
+    real_live = ChatSession.live.__func__  # type: ignore[attr-defined]
+
+    async def counting_live(cls: type[ChatSession], database: Any, session_id: Any) -> Any:
+        separate.append(session_id)
+        return await real_live(cls, database, session_id)
+
+    monkeypatch.setattr(ChatSession, "live", classmethod(counting_live))
+    for path in (f"/sessions/{sid}", f"/sessions/{sid}/messages", f"/sessions/{sid}/context"):
+        assert (await client.get(API + path, headers=auth)).status_code == 200, path
+    # One lookup each, naming the session; no second read of the session.
+    assert [lookup.split(" ")[1] for lookup in lookups] == [sid] * 3
+    assert separate == []
+    # A path whose id is not a UUID reads the token alone, and FastAPI answers 422.
+    assert_problem(await client.get(f"{API}/sessions/nope", headers=auth), 422)
+    assert len(lookups[-1].split(" ")) == 1
