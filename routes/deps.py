@@ -46,8 +46,8 @@ def request_settings(request: Request) -> Settings:
 
 
 async def get_settings(request: Request) -> Settings:
-    """Return the process settings."""
-    return _services(request).settings
+    """Return the process settings (the dependency form of `request_settings`)."""
+    return request_settings(request)
 
 
 async def get_user_service(request: Request) -> UserService:
