@@ -14,6 +14,8 @@ from tests.factories import make_session, make_user
 from tests.problems import assert_problem
 
 API = "/api/v1"
+# One token lookup: the token's hash, and the session it also read (None: the token alone).
+Lookup = tuple[str, Any]
 
 MALFORMED = [
     "not-a-token",
@@ -28,15 +30,15 @@ MALFORMED = [
 
 
 @pytest.fixture
-def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every token hash the database is asked about."""
-    asked: list[str] = []
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[Lookup]:
+    """Every token hash the database is asked about, with the session id read along."""
+    asked: list[Lookup] = []
     real = ApiToken.holder.__func__  # type: ignore[attr-defined]
 
     async def counting(
         cls: type[ApiToken], database: Any, token_hash: str, session_id: Any = None
     ) -> TokenHolder | None:
-        asked.append(token_hash if session_id is None else f"{token_hash} {session_id}")
+        asked.append((token_hash, session_id))
         result: TokenHolder | None = await real(cls, database, token_hash, session_id)
         return result
 
@@ -45,7 +47,7 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def test_malformed_tokens_never_reach_the_database(
-    client: httpx.AsyncClient, services: Services, lookups: list[str]
+    client: httpx.AsyncClient, services: Services, lookups: list[Lookup]
 ) -> None:
     await make_user(services)
     for token in MALFORMED:
@@ -55,7 +57,7 @@ async def test_malformed_tokens_never_reach_the_database(
 
 
 async def test_an_unknown_token_is_looked_up_once(
-    client: httpx.AsyncClient, services: Services, lookups: list[str]
+    client: httpx.AsyncClient, services: Services, lookups: list[Lookup]
 ) -> None:
     unknown = {"Authorization": "Bearer tp_" + "A" * 43}
     for _ in range(5):
@@ -64,7 +66,7 @@ async def test_an_unknown_token_is_looked_up_once(
 
 
 async def test_a_revoked_token_is_looked_up_once_after_revocation(
-    client: httpx.AsyncClient, services: Services, lookups: list[str]
+    client: httpx.AsyncClient, services: Services, lookups: list[Lookup]
 ) -> None:
     issued = await services.users.create_user("frank")
     auth = {"Authorization": f"Bearer {issued.token}"}
@@ -86,7 +88,7 @@ async def test_issued_tokens_have_the_checked_format(services: Services) -> None
 async def test_a_session_route_reads_its_session_with_the_token(
     client: httpx.AsyncClient,
     services: Services,
-    lookups: list[str],
+    lookups: list[Lookup],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     auth = await make_user(services)
@@ -103,8 +105,8 @@ async def test_a_session_route_reads_its_session_with_the_token(
     for path in (f"/sessions/{sid}", f"/sessions/{sid}/messages", f"/sessions/{sid}/context"):
         assert (await client.get(API + path, headers=auth)).status_code == 200, path
     # One lookup each, naming the session; no second read of the session.
-    assert [lookup.split(" ")[1] for lookup in lookups] == [sid] * 3
+    assert [str(session_id) for _, session_id in lookups] == [sid] * 3
     assert separate == []
     # A path whose id is not a UUID reads the token alone, and FastAPI answers 422.
     assert_problem(await client.get(f"{API}/sessions/nope", headers=auth), 422)
-    assert len(lookups[-1].split(" ")) == 1
+    assert lookups[-1][1] is None
