@@ -84,6 +84,9 @@ class Run(Model):
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
 
+    if TYPE_CHECKING:  # the column behind the relation, set by the ORM
+        session_id: UUID
+
     class Meta:
         table = "run"
         indexes = (

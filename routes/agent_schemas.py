@@ -74,7 +74,7 @@ class RunRead(BaseModel):
         error = data.error_detail()
         return {
             "id": data.id,
-            "session_id": data.session_id,  # type: ignore[attr-defined]
+            "session_id": data.session_id,
             "status": data.status,
             "agent": data.agent,
             "agent_version": data.agent_version,

@@ -36,7 +36,7 @@ def run_data(run: Run, status: str | None = None) -> dict[str, Any]:
     """The `run`/`done` event payload."""
     return {
         "run_id": str(run.id),
-        "session_id": str(run.session_id),  # type: ignore[attr-defined]
+        "session_id": str(run.session_id),
         "status": status or str(run.status),
     }
 

@@ -68,7 +68,7 @@ async def answer(database: Database, run: Run, call: ToolCall, outcome: ToolOutc
     draft = MessageDraft(
         role=MessageRole.TOOL, content=turn.content, tool_call_id=call.call_id, run_id=run.id
     )
-    request = AppendRequest(run.session_id, draft)  # type: ignore[attr-defined]
+    request = AppendRequest(run.session_id, draft)
     stored = (await Message.append(database, [request], utcnow()))[0]
     if isinstance(stored, BaseException):
         raise stored

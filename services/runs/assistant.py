@@ -201,7 +201,7 @@ class AssistantStream:
 
     async def _append(self, draft: MessageDraft) -> Message:
         """Append one message of the run's session (inside the caller's transaction)."""
-        session_id = self._run.session_id  # type: ignore[attr-defined]
+        session_id = self._run.session_id
         request = AppendRequest(session_id, draft)
         outcome = (await Message.append(self._database, [request], utcnow()))[0]
         if isinstance(outcome, BaseException):

@@ -22,7 +22,7 @@ class RunCaps:
     queued: int
 
     async def admit(
-        self, database: Database, owner_id: UUID, session_id: UUID, new_run: Run, *, take_slot: bool
+        self, database: Database, owner_id: UUID, new_run: Run, *, take_slot: bool
     ) -> None:
         """Refuse the owner's new run at a cap (429): last in the transaction that queues it.
 
@@ -37,7 +37,7 @@ class RunCaps:
         # is committed when it starts), and one user's starts do not queue behind
         # each other's inserts.
         await lock_in_id_order(database, User, [owner_id])
-        load = await Run.load_of_owner(database, owner_id, session_id, excluding=new_run.id)
+        load = await Run.load_of_owner(database, owner_id, new_run.session_id, excluding=new_run.id)
         if not load.session_held and load.in_flight >= self.in_flight:
             raise TooManyRequests(
                 f"You already have {load.in_flight} runs in flight (the limit).",

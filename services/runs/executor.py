@@ -84,7 +84,7 @@ class RunExecutor:
         """After a cancel or interrupt: stop the local task, log the end, free the session."""
         await self.stop_local(run_id)  # before the end is logged: no event after it
         run = await self._lifecycle.log_end(run_id)
-        await self.promote(run.session_id)  # type: ignore[attr-defined]
+        await self.promote(run.session_id)
         return run
 
     async def stop_local(self, run_id: UUID) -> None:
@@ -189,7 +189,7 @@ class RunExecutor:
                 await self._steps.propose_tool_call(run, request)
             if result.finished:
                 if await self._lifecycle.finish(run):
-                    await self.promote(run.session_id)  # type: ignore[attr-defined]
+                    await self.promote(run.session_id)
                 return
         await self._fail(run, ErrorCode.TOO_MANY_STEPS, f"The run exceeded {MAX_STEPS} steps.")
 
@@ -217,4 +217,4 @@ class RunExecutor:
 
     async def _fail(self, run: Run, code: str, message: str) -> None:
         if await self._lifecycle.fail(run, code, message):
-            await self.promote(run.session_id)  # type: ignore[attr-defined]
+            await self.promote(run.session_id)

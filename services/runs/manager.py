@@ -109,7 +109,7 @@ class RunManager:
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
         admit = functools.partial(
-            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+            self._caps.admit, self._database, caller.user_id, take_slot=take_slot
         )
         choice = await self._agents.for_run(session)
         queued = await self._lifecycle.queue(
@@ -147,7 +147,7 @@ class RunManager:
         if take_slot and await Run.has_run_waiting_for_slot(self._database, session.id):
             raise await self._busy(session.id)
         admit = functools.partial(
-            self._caps.admit, self._database, caller.user_id, session.id, take_slot=take_slot
+            self._caps.admit, self._database, caller.user_id, take_slot=take_slot
         )
         choice = await self._agents.for_run(session)
         queued = await self._lifecycle.queue_answer(

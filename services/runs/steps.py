@@ -80,7 +80,7 @@ class RunSteps:
     async def model_round(self, run: Run) -> RoundResult:
         """Ask the model once; persist its text and usage; return its tool calls or how it ended."""
         agent = await self._agents.for_run(run)
-        session_id = run.session_id  # type: ignore[attr-defined]
+        session_id = run.session_id
         window = await Message.history_window(
             self._database, session_id, run.id, agent.history_window
         )
@@ -162,7 +162,7 @@ class RunSteps:
             )
             if needs_approval:
                 await Approval.create(
-                    session_id=run.session_id,  # type: ignore[attr-defined]
+                    session_id=run.session_id,
                     run_id=run.id,
                     tool_call=call,
                     tool=request.tool,
@@ -224,7 +224,7 @@ class RunSteps:
         return recorded_outcome(call)
 
     async def _execute(self, run: Run, call: ToolCall) -> ToolOutcome:
-        context = SessionToolContext(run.session_id, self._contexts)  # type: ignore[attr-defined]
+        context = SessionToolContext(run.session_id, self._contexts)
         runner = (await self._agents.for_run(run)).runner
         outcome = await runner.execute_tool(call.tool, call.arguments, context)
         outcome = storable_outcome(call.tool, outcome)

@@ -11,7 +11,7 @@ from services.events import EventDraft, TextCheckpoint
 
 async def _streaming_message(run: Run) -> Message:
     return await Message.create(
-        session_id=run.session_id,  # type: ignore[attr-defined]
+        session_id=run.session_id,
         seq=1,
         role=MessageRole.ASSISTANT,
         content="",

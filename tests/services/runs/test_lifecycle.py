@@ -36,7 +36,7 @@ async def test_updated_at_moves_on_every_run_transition(
     run = await _queued_run(client, services, take_slot=False)
     before = await _updated_at(run.id)
 
-    assert await lifecycle.promote_next(run.session_id) == run.id  # type: ignore[attr-defined]
+    assert await lifecycle.promote_next(run.session_id) == run.id
     assert (after := await _updated_at(run.id)) > before
     leased = await lifecycle.take_lease(run.id)
     assert leased is not None and leased.status is RunStatus.RUNNING
