@@ -62,7 +62,7 @@ def test_interactive_shell_awaits_and_exits_cleanly(
     """On a real terminal: top-level await works and `exit` ends the process.
 
     SQLite only: that is where connections closed at exit instead of in
-    `finally` hang the process (TORTOISE_NOTES §6).
+    `finally` hang the process (see the shell command's docstring).
     """
     url = sqlite_template.clone(tmp_path)
     line = b"str(await User.all().count()).join('<>')\r"

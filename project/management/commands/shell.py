@@ -7,7 +7,7 @@ its final expression (awaited) as the last stdout line.
 
 Connections close in `finally`, never `atexit`: Python joins aiosqlite's
 non-daemon worker thread before atexit handlers run, so a SQLite shell that
-closed at exit would hang (TORTOISE_NOTES §6).
+closed at exit would hang.
 """
 
 from __future__ import annotations
